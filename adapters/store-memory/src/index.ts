@@ -1,0 +1,140 @@
+import { definePlugin, type EntryOptions, type Store } from '@grantd/core'
+
+interface Entry {
+  value: string
+  expiresAt: number
+  family: string | undefined
+}
+
+/**
+ * A single-process store: a Map with lazy expiry plus a periodic sweep. Every method
+ * completes synchronously inside one tick, which makes `consume` atomic for free.
+ */
+export class MemoryStore implements Store {
+  readonly name = 'memory'
+  private readonly entries = new Map<string, Entry>()
+  private readonly families = new Map<string, Set<string>>()
+  private readonly sweeper: NodeJS.Timeout
+
+  constructor(sweepIntervalMs = 30_000) {
+    this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs)
+    this.sweeper.unref()
+  }
+
+  private live(key: string): Entry | undefined {
+    const entry = this.entries.get(key)
+    if (!entry) return undefined
+    if (entry.expiresAt <= Date.now()) {
+      this.remove(key, entry)
+      return undefined
+    }
+    return entry
+  }
+
+  private remove(key: string, entry: Entry): void {
+    this.entries.delete(key)
+    if (entry.family !== undefined) {
+      const members = this.families.get(entry.family)
+      members?.delete(key)
+      if (members && members.size === 0) this.families.delete(entry.family)
+    }
+  }
+
+  private set(key: string, value: string, ttlSeconds: number, family: string | undefined): void {
+    const prior = this.entries.get(key)
+    if (prior) this.remove(key, prior)
+    this.entries.set(key, { value, expiresAt: Date.now() + ttlSeconds * 1000, family })
+    if (family !== undefined) {
+      let members = this.families.get(family)
+      if (!members) this.families.set(family, (members = new Set()))
+      members.add(key)
+    }
+  }
+
+  async put(key: string, value: string, ttlSeconds: number, options?: EntryOptions): Promise<void> {
+    if (!(ttlSeconds > 0)) throw new RangeError('ttlSeconds must be positive')
+    this.set(key, value, ttlSeconds, options?.family)
+  }
+
+  async add(key: string, value: string, ttlSeconds: number, options?: EntryOptions): Promise<boolean> {
+    if (!(ttlSeconds > 0)) throw new RangeError('ttlSeconds must be positive')
+    if (this.live(key)) return false
+    this.set(key, value, ttlSeconds, options?.family)
+    return true
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    return this.live(key)?.value
+  }
+
+  async consume(key: string): Promise<string | undefined> {
+    const entry = this.live(key)
+    if (!entry) return undefined
+    this.remove(key, entry)
+    return entry.value
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const entry = this.live(key)
+    if (!entry) return false
+    this.remove(key, entry)
+    return true
+  }
+
+  async increment(key: string, ttlSeconds: number): Promise<number> {
+    const entry = this.live(key)
+    const next = (entry ? Number(entry.value) || 0 : 0) + 1
+    if (entry) entry.value = String(next)
+    else this.set(key, String(next), ttlSeconds, undefined)
+    return next
+  }
+
+  async revokeFamily(family: string, ttlSeconds: number): Promise<void> {
+    for (const key of [...(this.families.get(family) ?? [])]) {
+      const entry = this.entries.get(key)
+      if (entry) this.remove(key, entry)
+    }
+    this.set(`family-revoked:${family}`, '1', ttlSeconds, undefined)
+  }
+
+  async isFamilyRevoked(family: string): Promise<boolean> {
+    return this.live(`family-revoked:${family}`) !== undefined
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper)
+  }
+
+  /** Drop expired entries so memory stays bounded by live data. */
+  sweep(): void {
+    const now = Date.now()
+    for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.remove(key, entry)
+  }
+
+  /** Number of live entries (tests, metrics). */
+  get size(): number {
+    this.sweep()
+    return this.entries.size
+  }
+
+  /** Every live value (used by tests that scan the store for plaintext secrets). */
+  dump(): Array<[string, string]> {
+    this.sweep()
+    return [...this.entries].map(([k, e]) => [k, e.value])
+  }
+}
+
+export default definePlugin({
+  name: 'store-memory',
+  options(raw) {
+    const o = (raw ?? {}) as Record<string, unknown>
+    for (const k of Object.keys(o)) if (k !== 'sweepIntervalMs') throw new Error(`${k}: unknown key`)
+    if (o.sweepIntervalMs !== undefined && (typeof o.sweepIntervalMs !== 'number' || o.sweepIntervalMs < 100)) throw new Error('sweepIntervalMs: expected a number ≥ 100')
+    return { sweepIntervalMs: (o.sweepIntervalMs as number | undefined) ?? 30_000 }
+  },
+  register(host) {
+    host.store(new MemoryStore(host.options.sweepIntervalMs))
+  },
+})

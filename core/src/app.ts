@@ -1,0 +1,252 @@
+import { createServer as createHttpServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import Koa from 'koa'
+import Router from '@koa/router'
+import { asValue } from 'awilix'
+import { ClientAuthenticator } from './client-auth.js'
+import { ClientRegistry } from './clients.js'
+import type { ServerConfig } from './config.js'
+import { Discovery } from './discovery.js'
+import { ConfigError, OAuthError, StoreUnavailableError } from './errors.js'
+import type { GrantServices, HostConfig, Logger, RequestState, RouteContext, UserService } from './interfaces.js'
+import { IssuerResolver, ProxyTrust } from './issuer.js'
+import { KeySet } from './keys.js'
+import { createLogger } from './logger.js'
+import { loadPlugins, PluginRegistry } from './plugin-loader.js'
+import { RefreshFamily } from './refresh-family.js'
+import { TOKEN_PATHS, tokenEndpoint } from './token-endpoint.js'
+import { TokenService } from './tokens.js'
+
+export interface GrantdServer {
+  readonly app: Koa<RequestState>
+  readonly registry: PluginRegistry
+  readonly config: ServerConfig
+  readonly keys: KeySet
+  readonly log: Logger
+  /** Start listening; resolves with the bound address (port 0 picks a free one). */
+  listen(port?: number, host?: string): Promise<{ port: number; host: string; url: string }>
+  /** Stop accepting, let in-flight requests finish, run close hooks, close the store. */
+  close(options?: { timeoutMs?: number }): Promise<void>
+}
+
+export interface CreateServerOptions {
+  /** A pino-compatible logger; default: JSON lines on stdout at `config.log.level`. */
+  log?: Logger
+  /** Pre-loaded keys (tests); default from `config.keys` or ephemeral. */
+  keys?: KeySet
+}
+
+/** Used when no user service is configured: nobody can sign in. */
+const NO_USERS: UserService = {
+  authenticate: async () => undefined,
+  authenticateExternal: async () => undefined,
+  findById: async () => undefined,
+  claims: async () => ({}),
+  isActive: async () => false,
+}
+
+const READY_TIMEOUT_MS = 2000
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new StoreUnavailableError('store did not answer in time')), ms) }),
+  ]).finally(() => clearTimeout(timer))
+}
+
+/** Build a grantd server from a validated config: load keys and plugins, wire the routes. */
+export async function createServer(config: ServerConfig, options: CreateServerOptions = {}): Promise<GrantdServer> {
+  const log = options.log ?? createLogger(config.log.level)
+  const trust = new ProxyTrust(config.proxy.trust)
+  const clients = new ClientRegistry(config.clients)
+
+  let keys = options.keys
+  if (!keys) {
+    if (config.keys) keys = await KeySet.fromFile(config.keys.file)
+    else {
+      keys = await KeySet.generate('ES256')
+      log.warn({ kid: keys.signing.kid }, 'no keys configured: using an ephemeral ES256 key; tokens will not survive a restart')
+    }
+  }
+  let cookieKeys = config.cookies.keys
+  if (cookieKeys.length === 0) {
+    cookieKeys = [randomBytes(32).toString('base64url')]
+    log.warn({}, 'no cookies.keys configured: sessions will not survive a restart or span processes')
+  }
+
+  const hostConfig: HostConfig = {
+    ...(config.issuer ? { issuer: config.issuer } : {}),
+    tokens: config.tokens,
+    clients: clients.clients,
+    baseDir: config.baseDir,
+    cookieKeys,
+  }
+  const registry = new PluginRegistry()
+  registry.container.register({ config: asValue(hostConfig), log: asValue(log) })
+  await loadPlugins([config.store, ...(config.users ? [config.users] : []), ...config.plugins], hostConfig, log, registry)
+
+  const store = registry.store
+  if (!store) throw new ConfigError(`store: "${config.store.use}" did not provide a store (host.store())`)
+  if (!registry.users) {
+    registry.users = NO_USERS
+    registry.register('users', NO_USERS, 'core')
+    if (config.clients.some((c) => c.grant_types.some((g) => g !== 'client_credentials'))) log.warn({}, 'no users configured: user sign-in always fails')
+  }
+  // Fastify-style boot check: a client may only name grants that are loaded.
+  config.clients.forEach((c, i) => c.grant_types.forEach((g, j) => {
+    if (!registry.grants.has(g)) throw new ConfigError(`clients[${i}].grant_types[${j}]: grant type "${g}" is not loaded by any plugin`)
+  }))
+
+  const tokens = new TokenService(keys, store, config.tokens)
+  const refreshTokens = new RefreshFamily(store, config.tokens)
+  registry.container.register({ tokens: asValue(tokens), refreshTokens: asValue(refreshTokens), tokenIssuer: asValue(tokens) })
+  const users = registry.users
+  const services: GrantServices = { store, users, tokens, refreshTokens, log }
+
+  const issuers = new IssuerResolver(config.issuer, trust)
+  const discovery = new Discovery(registry, keys)
+  const clientAuth = new ClientAuthenticator(clients, store)
+
+  const app = new Koa<RequestState>({ proxy: false })
+  app.silent = true
+  const router = new Router<RequestState>()
+
+  // Outermost: one JSON log line per request, and the only place error responses are written.
+  app.use(async (ctx, next) => {
+    const started = performance.now()
+    try {
+      ctx.set('X-Content-Type-Options', 'nosniff')
+      ctx.set('Referrer-Policy', 'no-referrer')
+      await next()
+      if (ctx.status === 404 && ctx.body === undefined) throw new OAuthError('not_found', 'no such endpoint', { status: 404 })
+      if (ctx.status === 405 && ctx.body === undefined) throw new OAuthError('invalid_request', 'method not allowed', { status: 405 })
+    } catch (err) {
+      writeError(ctx, err, log)
+    } finally {
+      log.info({
+        method: ctx.method,
+        path: ctx.path.length > 200 ? `${ctx.path.slice(0, 200)}…` : ctx.path,
+        status: ctx.status,
+        ms: Math.round((performance.now() - started) * 100) / 100,
+        ip: ctx.state.clientIp ?? ctx.req.socket.remoteAddress,
+        ...(ctx.state.clientId ? { client_id: ctx.state.clientId } : {}),
+      }, 'request')
+    }
+  })
+  app.use(async (ctx, next) => {
+    const state = issuers.resolve(ctx.req)
+    if (!state) throw new OAuthError('invalid_request', 'bad Host or forwarded headers')
+    ctx.state.issuer = state.issuer
+    ctx.state.clientIp = state.clientIp
+    ctx.state.secure = state.secure
+    await next()
+  })
+
+  router.get('/.well-known/openid-configuration', (ctx) => {
+    ctx.type = 'application/json'
+    ctx.set('Cache-Control', 'public, max-age=300')
+    ctx.set('Access-Control-Allow-Origin', '*')
+    ctx.body = discovery.json(ctx.state.issuer)
+  })
+  router.get('/.well-known/oauth-authorization-server', (ctx) => {
+    ctx.type = 'application/json'
+    ctx.set('Access-Control-Allow-Origin', '*')
+    ctx.body = discovery.json(ctx.state.issuer)
+  })
+  router.get('/.well-known/jwks.json', (ctx) => {
+    ctx.type = 'application/jwk-set+json'
+    ctx.set('Cache-Control', 'public, max-age=300')
+    ctx.set('Access-Control-Allow-Origin', '*')
+    ctx.body = keys.jwksJson
+  })
+  const token = tokenEndpoint({ registry, clientAuth, tokens, refreshTokens, settings: config.tokens, services: () => services, users: () => users })
+  for (const path of TOKEN_PATHS) router.post(path, token)
+  router.get('/healthz', (ctx) => {
+    ctx.set('Cache-Control', 'no-store')
+    ctx.body = { status: 'ok' }
+  })
+  router.get('/readyz', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store')
+    try {
+      await withTimeout(store.ping(), READY_TIMEOUT_MS)
+      ctx.body = { status: 'ready', store: store.name }
+    } catch {
+      ctx.status = 503
+      ctx.body = { status: 'unavailable', store: store.name }
+    }
+  })
+  for (const route of registry.routes) router[route.method](route.path, (ctx: RouteContext) => route.handler(ctx))
+
+  app.use(router.routes())
+  app.use(router.allowedMethods())
+
+  let server: Server | undefined
+  let closing: Promise<void> | undefined
+
+  return {
+    app,
+    registry,
+    config,
+    keys,
+    log,
+    listen(port = config.port, host = config.host) {
+      return new Promise((resolve, reject) => {
+        const s = createHttpServer({ requestTimeout: 30_000, headersTimeout: 15_000, maxHeaderSize: 16 * 1024 }, app.callback())
+        s.keepAliveTimeout = 5_000
+        s.once('error', reject)
+        s.listen(port, host, () => {
+          s.off('error', reject)
+          server = s
+          const addr = s.address() as AddressInfo
+          const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+          resolve({ port: addr.port, host: addr.address, url: `http://${shown}:${addr.port}` })
+        })
+      })
+    },
+    close({ timeoutMs = 10_000 } = {}) {
+      closing ??= (async () => {
+        if (server) {
+          const s = server
+          const drained = new Promise<void>((resolve) => s.close(() => resolve()))
+          s.closeIdleConnections()
+          const timer = setTimeout(() => s.closeAllConnections(), timeoutMs)
+          await drained
+          clearTimeout(timer)
+        }
+        // Fastify-style: children before parents — plugins close in reverse, the store last.
+        for (const hook of [...registry.closeHooks].reverse()) {
+          try {
+            await hook()
+          } catch (err) {
+            log.error({ err: (err as Error).message }, 'close hook failed')
+          }
+        }
+        await store.close()
+      })()
+      return closing
+    },
+  }
+}
+
+function writeError(ctx: Koa.ParameterizedContext<RequestState>, err: unknown, log: Logger): void {
+  let oauth: OAuthError
+  if (err instanceof OAuthError) oauth = err
+  else if (err instanceof StoreUnavailableError) {
+    log.warn({ err: err.message, path: ctx.path }, 'store unavailable')
+    oauth = new OAuthError('temporarily_unavailable', 'the service is temporarily unavailable, try again later', { status: 503 })
+    ctx.set('Retry-After', '5')
+  } else {
+    // Anything else is a bug or a plugin failure: log it, answer without detail.
+    log.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err), path: ctx.path }, 'unhandled error')
+    oauth = new OAuthError('server_error', 'internal error', { status: 500 })
+  }
+  if (oauth.detail) log.debug({ error: oauth.error, detail: oauth.detail, path: ctx.path }, 'request refused')
+  ctx.status = oauth.status
+  ctx.set('Cache-Control', 'no-store')
+  ctx.set('Pragma', 'no-cache')
+  for (const [k, v] of Object.entries(oauth.headers)) ctx.set(k, v)
+  ctx.type = 'application/json'
+  ctx.body = oauth.toJSON()
+}

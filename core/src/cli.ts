@@ -1,0 +1,138 @@
+import { parseArgs } from 'node:util'
+import { resolve } from 'node:path'
+import { createServer } from './app.js'
+import { loadConfigFile, type ServerConfig } from './config.js'
+import { ConfigError } from './errors.js'
+import { hashSecret } from './client-secret.js'
+import { SIGNING_ALGS, writePrivateJwks, type SigningAlg } from './keys.js'
+
+const USAGE = `usage:
+  grantd start  [--config FILE] [--port N] [--host ADDR]
+  grantd check  [--config FILE]
+  grantd keys generate [--alg ES256|ES384|RS256|PS256|EdDSA] --out FILE
+  grantd hash-secret [SECRET]     (reads stdin when SECRET is absent)
+env: GRANTD_CONFIG, PORT, REDIS_URL`
+
+function die(message: string, code = 1): never {
+  process.stderr.write(`grantd: ${message.replace(/\s*\n\s*/g, ' ')}\n`)
+  process.exit(code)
+}
+
+async function readConfig(file: string | undefined): Promise<ServerConfig> {
+  const path = file ?? process.env.GRANTD_CONFIG
+  if (!path) die('no config: pass --config FILE or set GRANTD_CONFIG')
+  return loadConfigFile(resolve(path))
+}
+
+/** Environment overrides (SPEC §2): PORT, and REDIS_URL for the Redis store. */
+function applyEnv(config: ServerConfig): void {
+  if (process.env.REDIS_URL && config.store.use === '@grantd/store-redis') {
+    const options = (typeof config.store.options === 'object' && config.store.options !== null ? config.store.options : {}) as Record<string, unknown>
+    config.store = { ...config.store, options: { ...options, url: process.env.REDIS_URL } }
+  }
+}
+
+async function start(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } } })
+  const config = await readConfig(values.config)
+  applyEnv(config)
+  const portText = values.port ?? process.env.PORT
+  const port = portText === undefined ? config.port : Number(portText)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) die(`--port: expected a port number, got "${portText}"`)
+  const server = await createServer(config)
+  const bound = await server.listen(port, values.host ?? config.host)
+  const issuer = config.issuer ?? bound.url
+  server.log.info({ url: bound.url, issuer, plugins: server.registry.loaded.map((p) => p.name) }, 'grantd listening')
+  const svc = config.clients.find((c) => c.grant_types.includes('client_credentials') && c.client_secret && !c.client_secret.startsWith('$'))
+  if (svc) {
+    const scope = svc.scope.split(' ').filter(Boolean)[0] ?? ''
+    process.stderr.write(`grantd listening on ${bound.url}\ntry: curl -s -u ${svc.client_id}:${svc.client_secret} -d grant_type=client_credentials -d scope=${scope} ${bound.url}/connect/token\n`)
+  } else {
+    process.stderr.write(`grantd listening on ${bound.url}\n`)
+  }
+
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    server.log.info({ signal }, 'shutting down: draining requests')
+    server.close().then(
+      () => { server.log.info({}, 'stopped'); setImmediate(() => process.exit(0)) },
+      (err: unknown) => { process.stderr.write(`grantd: shutdown failed: ${(err as Error).message}\n`); process.exit(1) },
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('unhandledRejection', (err) => server.log.error({ err: err instanceof Error ? err.message : String(err) }, 'unhandled rejection'))
+}
+
+async function check(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' } } })
+  const config = await readConfig(values.config)
+  applyEnv(config)
+  const silent = { info() {}, warn() {}, error() {}, debug() {} }
+  const server = await createServer(config, { log: silent })
+  const out: string[] = [`config ok: ${resolve(values.config ?? process.env.GRANTD_CONFIG ?? '')}`]
+  out.push(`issuer: ${config.issuer ?? '(derived per request from Host)'}`)
+  out.push(`keys: ${server.keys.ephemeral ? 'ephemeral ES256 (no keys.file)' : `${server.keys.jwks.keys.length} from ${config.keys?.file}`}; signing ${server.keys.signing.alg} kid=${server.keys.signing.kid}`)
+  for (const p of server.registry.loaded) {
+    const parts = [
+      p.grants.length ? `grants: ${p.grants.join(', ')}` : '',
+      p.acr.length ? `acr: ${p.acr.join(', ')}` : '',
+      p.routes.length ? `routes: ${p.routes.join(', ')}` : '',
+      p.provides.length ? `provides: ${p.provides.join(', ')}` : '',
+    ].filter(Boolean)
+    out.push(`plugin ${p.name} (${p.specifier})${parts.length ? ' — ' + parts.join('; ') : ''}`)
+  }
+  out.push(`clients: ${config.clients.map((c) => c.client_id).join(', ') || '(none)'}`)
+  process.stdout.write(out.join('\n') + '\n')
+  await server.close()
+}
+
+async function keys(args: string[]): Promise<void> {
+  const [sub, ...rest] = args
+  if (sub !== 'generate') die(`unknown keys command "${sub ?? ''}"\n${USAGE}`, 2)
+  const { values } = parseArgs({ args: rest, options: { alg: { type: 'string', default: 'ES256' }, out: { type: 'string' } } })
+  if (!values.out) die('keys generate: --out FILE is required')
+  if (!(SIGNING_ALGS as readonly string[]).includes(values.alg!)) die(`keys generate: --alg must be one of ${SIGNING_ALGS.join(', ')}`)
+  try {
+    const jwk = await writePrivateJwks(resolve(values.out), values.alg as SigningAlg)
+    process.stdout.write(`wrote ${values.alg} key ${jwk.kid} to ${values.out}\n`)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') die(`keys generate: ${values.out} exists; refusing to overwrite`)
+    throw err
+  }
+}
+
+async function hash(args: string[]): Promise<void> {
+  let secret = args[0]
+  if (secret === undefined) {
+    const chunks: Buffer[] = []
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+    secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+  }
+  if (!secret) die('hash-secret: empty secret')
+  process.stdout.write(`${await hashSecret(secret)}\n`)
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...args] = argv
+  try {
+    switch (command) {
+      case 'start': return await start(args)
+      case 'check': return await check(args)
+      case 'keys': return await keys(args)
+      case 'hash-secret': return await hash(args)
+      case undefined: case '-h': case '--help': case 'help':
+        process.stdout.write(USAGE + '\n')
+        return
+      default:
+        die(`unknown command "${command}"\n${USAGE}`, 2)
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) die(err.message)
+    if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) die(err.message, 2)
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') die(`cannot listen: address in use (${(err as Error).message})`)
+    die((err as Error).message)
+  }
+}

@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto'
+import { decodeJwt, jwtVerify } from 'jose'
+import { OAuthError } from './errors.js'
+import type { FormParams } from './form-body.js'
+import type { Client, Store } from './interfaces.js'
+import type { ClientRegistry } from './clients.js'
+
+export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+const ASSERTION_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']
+const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="grantd"' }
+
+/** Parameters consumed by client authentication; grants never see them. */
+export const CLIENT_AUTH_PARAMS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'] as const
+
+export interface ClientAuthInput {
+  authorization: string | undefined
+  params: FormParams
+  /** Audiences a `client_assertion` may name (RFC 7523 §3): the issuer and the endpoint URL. */
+  audiences: readonly string[]
+}
+
+function invalidClient(basic: boolean, detail: string): OAuthError {
+  return new OAuthError('invalid_client', 'client authentication failed', { detail, headers: basic ? BASIC_CHALLENGE : {} })
+}
+
+/** RFC 6749 §2.3.1 + Appendix B: each half is form-urlencoded before base64. */
+function formDecode(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '))
+  } catch {
+    return undefined
+  }
+}
+
+function parseBasic(header: string): { id: string; secret: string } | undefined {
+  const match = /^Basic +([A-Za-z0-9+/=_-]{1,2048}) *$/i.exec(header)
+  if (!match) return undefined
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon < 0) return undefined
+  const id = formDecode(decoded.slice(0, colon))
+  const secret = formDecode(decoded.slice(colon + 1))
+  if (id === undefined || secret === undefined || id === '') return undefined
+  return { id, secret }
+}
+
+/**
+ * Authenticates the client of a token, introspection or revocation request, in the
+ * SPEC §5 order: Basic, secret in the body, `client_assertion`, then `client_id` alone
+ * for public clients. Using two methods at once is `invalid_request`.
+ */
+export class ClientAuthenticator {
+  constructor(private readonly clients: ClientRegistry, private readonly store: Store) {}
+
+  async authenticate(input: ClientAuthInput): Promise<Client> {
+    const { params } = input
+    const header = input.authorization
+    const usesBasic = header !== undefined && /^basic/i.test(header.trimStart())
+    const bodySecret = params.get('client_secret')
+    const assertion = params.get('client_assertion')
+    const assertionType = params.get('client_assertion_type')
+    const bodyId = params.get('client_id')
+    const methods = (usesBasic ? 1 : 0) + (bodySecret !== undefined ? 1 : 0) + (assertion !== undefined || assertionType !== undefined ? 1 : 0)
+    if (methods > 1) throw new OAuthError('invalid_request', 'use exactly one client authentication method')
+
+    if (usesBasic) {
+      const creds = parseBasic(header!)
+      if (!creds) throw invalidClient(true, 'malformed Basic credentials')
+      if (bodyId !== undefined && bodyId !== creds.id) throw new OAuthError('invalid_request', 'client_id does not match the Authorization header')
+      return this.checkSecret(creds.id, creds.secret, 'client_secret_basic', true)
+    }
+    if (bodySecret !== undefined) {
+      if (bodyId === undefined) throw new OAuthError('invalid_request', 'client_secret requires client_id')
+      return this.checkSecret(bodyId, bodySecret, 'client_secret_post', false)
+    }
+    if (assertion !== undefined || assertionType !== undefined) {
+      if (assertionType !== JWT_BEARER_ASSERTION) throw new OAuthError('invalid_request', `client_assertion_type must be ${JWT_BEARER_ASSERTION}`)
+      if (assertion === undefined) throw new OAuthError('invalid_request', 'client_assertion is missing')
+      return this.checkAssertion(assertion, bodyId, input.audiences)
+    }
+    if (bodyId === undefined) throw new OAuthError('invalid_client', 'client authentication is missing', { detail: 'no credentials' })
+    const registered = this.clients.get(bodyId)
+    if (!registered || registered.client.token_endpoint_auth_method !== 'none') throw invalidClient(false, `client ${bodyId} is unknown or not public`)
+    return registered.client
+  }
+
+  private async checkSecret(id: string, secret: string, method: 'client_secret_basic' | 'client_secret_post', basic: boolean): Promise<Client> {
+    const registered = this.clients.get(id)
+    if (!registered?.secret) throw invalidClient(basic, 'unknown client or client without a secret')
+    const ok = await registered.secret.verify(secret)
+    if (!ok) throw invalidClient(basic, 'wrong secret')
+    if (registered.client.token_endpoint_auth_method !== method) throw invalidClient(basic, `client is registered for ${registered.client.token_endpoint_auth_method}`)
+    return registered.client
+  }
+
+  /** RFC 7523 §3 private_key_jwt. */
+  private async checkAssertion(assertion: string, bodyId: string | undefined, audiences: readonly string[]): Promise<Client> {
+    let iss: unknown
+    try {
+      iss = decodeJwt(assertion).iss
+    } catch {
+      throw invalidClient(false, 'client_assertion is not a JWT')
+    }
+    const id = bodyId ?? (typeof iss === 'string' ? iss : undefined)
+    if (id === undefined) throw invalidClient(false, 'client_assertion has no iss')
+    const registered = this.clients.get(id)
+    if (!registered?.keys || registered.client.token_endpoint_auth_method !== 'private_key_jwt') throw invalidClient(false, 'client not registered for private_key_jwt')
+    let payload
+    try {
+      ;({ payload } = await jwtVerify(assertion, registered.keys, {
+        issuer: id,
+        subject: id,
+        audience: [...audiences],
+        algorithms: ASSERTION_ALGS,
+        requiredClaims: ['exp', 'jti'],
+        clockTolerance: 30,
+      }))
+    } catch (err) {
+      throw invalidClient(false, `client_assertion rejected: ${(err as Error).message}`)
+    }
+    if (typeof payload.jti !== 'string' || payload.jti.length > 256) throw invalidClient(false, 'client_assertion jti malformed')
+    // The replay cache must hold the jti for the assertion's whole lifetime, so lifetimes are bounded.
+    const ttl = Math.max(1, (payload.exp ?? 0) - Math.floor(Date.now() / 1000) + 30)
+    if (ttl > 3600) throw invalidClient(false, 'client_assertion lives longer than an hour')
+    const jtiKey = `jti:${createHash('sha256').update(`${id}\u0000${payload.jti}`).digest('base64url')}`
+    const fresh = await this.store.add(jtiKey, '1', ttl)
+    if (!fresh) throw invalidClient(false, 'client_assertion jti was already used')
+    return registered.client
+  }
+}

@@ -1,0 +1,63 @@
+import { createLocalJWKSet } from 'jose'
+import type { ClientConfig } from './config.js'
+import { ConfigError } from './errors.js'
+import type { Client, ClientAuthMethod } from './interfaces.js'
+import { SecretVerifier } from './client-secret.js'
+import { isValidScopeToken } from './scope.js'
+
+/** A client plus what the core needs to authenticate it; the secret itself is not kept. */
+export interface RegisteredClient {
+  readonly client: Client
+  readonly secret?: SecretVerifier
+  readonly keys?: ReturnType<typeof createLocalJWKSet>
+}
+
+/** Clients from config, normalised once at boot. */
+export class ClientRegistry {
+  private readonly byId = new Map<string, RegisteredClient>()
+  readonly clients = new Map<string, Client>()
+
+  constructor(configs: readonly ClientConfig[]) {
+    configs.forEach((c, i) => {
+      const method: ClientAuthMethod = c.token_endpoint_auth_method ?? (c.client_secret !== undefined ? 'client_secret_basic' : 'none')
+      const scopes = c.scope.split(' ').filter((s) => s !== '')
+      scopes.forEach((s) => { if (!isValidScopeToken(s)) throw new ConfigError(`clients[${i}].scope: "${s}" is not a valid scope token`) })
+      const client: Client = {
+        client_id: c.client_id,
+        token_endpoint_auth_method: method,
+        grant_types: [...c.grant_types],
+        redirect_uris: [...c.redirect_uris],
+        scopes: new Set(scopes),
+        require_pkce: c.require_pkce || method === 'none',
+        allow_plain_pkce: c.allow_plain_pkce,
+        identity_providers: [...c.identity_providers],
+        confidential: method !== 'none',
+        ...(c.client_name !== undefined ? { client_name: c.client_name } : {}),
+        ...(c.jwks !== undefined ? { jwks: c.jwks } : {}),
+        ...(c.access_token_ttl !== undefined ? { access_token_ttl: c.access_token_ttl } : {}),
+      }
+      let secret: SecretVerifier | undefined
+      if (c.client_secret !== undefined) {
+        try {
+          secret = new SecretVerifier(c.client_secret)
+        } catch (err) {
+          throw new ConfigError(`clients[${i}].client_secret: ${(err as Error).message}`)
+        }
+      }
+      let keys: RegisteredClient['keys']
+      if (c.jwks !== undefined) {
+        try {
+          keys = createLocalJWKSet(c.jwks)
+        } catch (err) {
+          throw new ConfigError(`clients[${i}].jwks: ${(err as Error).message}`)
+        }
+      }
+      this.byId.set(c.client_id, { client, ...(secret ? { secret } : {}), ...(keys ? { keys } : {}) })
+      this.clients.set(c.client_id, client)
+    })
+  }
+
+  get(clientId: string): RegisteredClient | undefined {
+    return this.byId.get(clientId)
+  }
+}

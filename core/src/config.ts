@@ -1,0 +1,267 @@
+import { readFile } from 'node:fs/promises'
+import { dirname, extname, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parse as parseYaml } from 'yaml'
+import type { JSONWebKeySet } from 'jose'
+import { ConfigError } from './errors.js'
+import type { ClientAuthMethod } from './interfaces.js'
+
+/** One `plugins[]` / `store` / `users` entry: a module specifier and its options. */
+export interface PluginRef {
+  readonly use: string
+  readonly options: unknown
+  /** Where the reference came from, for error messages (`plugins[2]`). */
+  readonly path: string
+}
+
+export interface ClientConfig {
+  client_id: string
+  client_secret?: string
+  token_endpoint_auth_method?: ClientAuthMethod
+  grant_types: string[]
+  redirect_uris: string[]
+  scope: string
+  require_pkce: boolean
+  allow_plain_pkce: boolean
+  identity_providers: string[]
+  client_name?: string
+  jwks?: JSONWebKeySet
+  access_token_ttl?: number
+}
+
+export interface ServerConfig {
+  issuer?: string
+  port: number
+  host: string
+  proxy: { trust: boolean | string[] }
+  keys?: { file: string }
+  tokens: {
+    accessTokenTtl: number
+    idTokenTtl: number
+    codeTtl: number
+    refreshTokenTtl: number
+    refreshTokenRotation: boolean
+    refreshTokenReuseInterval: number
+    accessTokenFormat: 'jwt'
+  }
+  cookies: { keys: string[] }
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' }
+  store: PluginRef
+  users?: PluginRef
+  plugins: PluginRef[]
+  clients: ClientConfig[]
+  /** Folder of the config file; relative paths resolve against it. */
+  baseDir: string
+}
+
+type Raw = Record<string, unknown>
+
+const fail = (path: string, message: string): never => {
+  throw new ConfigError(`${path}: ${message}`)
+}
+
+const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v)
+
+function obj(v: unknown, path: string): Raw {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, `expected object, got ${typeName(v)}`)
+  return v as Raw
+}
+
+function only(o: Raw, path: string, keys: readonly string[]): void {
+  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(path ? `${path}.${k}` : k, 'unknown key')
+}
+
+function str(v: unknown, path: string): string {
+  if (typeof v !== 'string') fail(path, `expected string, got ${typeName(v)}`)
+  if ((v as string).length === 0) fail(path, 'must not be empty')
+  return v as string
+}
+
+function bool(v: unknown, path: string): boolean {
+  if (typeof v !== 'boolean') fail(path, `expected boolean, got ${typeName(v)}`)
+  return v as boolean
+}
+
+function int(v: unknown, path: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) fail(path, `expected integer, got ${typeName(v)}`)
+  if ((v as number) < min || (v as number) > max) fail(path, `must be between ${min} and ${max}`)
+  return v as number
+}
+
+function strArray(v: unknown, path: string): string[] {
+  if (!Array.isArray(v)) fail(path, `expected array, got ${typeName(v)}`)
+  return (v as unknown[]).map((item, i) => str(item, `${path}[${i}]`))
+}
+
+function url(v: unknown, path: string): string {
+  const s = str(v, path)
+  let u: URL
+  try {
+    u = new URL(s)
+  } catch {
+    return fail(path, 'expected an absolute URL')
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') fail(path, 'expected an http or https URL')
+  if (u.hash) fail(path, 'must not have a fragment')
+  return s
+}
+
+function pluginRef(v: unknown, path: string): PluginRef {
+  if (typeof v === 'string') return { use: str(v, path), options: {}, path }
+  const o = obj(v, path)
+  only(o, path, ['use', 'options'])
+  return { use: str(o.use, `${path}.use`), options: o.options === undefined ? {} : obj(o.options, `${path}.options`), path }
+}
+
+const AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']
+const CLIENT_KEYS = [
+  'client_id', 'client_secret', 'token_endpoint_auth_method', 'grant_types', 'redirect_uris', 'scope',
+  'require_pkce', 'allow_plain_pkce', 'identity_providers', 'client_name', 'jwks', 'access_token_ttl',
+]
+
+function client(v: unknown, path: string): ClientConfig {
+  const o = obj(v, path)
+  only(o, path, CLIENT_KEYS)
+  const out: ClientConfig = {
+    client_id: str(o.client_id, `${path}.client_id`),
+    grant_types: o.grant_types === undefined ? [] : strArray(o.grant_types, `${path}.grant_types`),
+    redirect_uris: o.redirect_uris === undefined ? [] : strArray(o.redirect_uris, `${path}.redirect_uris`),
+    scope: o.scope === undefined ? '' : str(o.scope, `${path}.scope`),
+    require_pkce: o.require_pkce === undefined ? false : bool(o.require_pkce, `${path}.require_pkce`),
+    allow_plain_pkce: o.allow_plain_pkce === undefined ? false : bool(o.allow_plain_pkce, `${path}.allow_plain_pkce`),
+    identity_providers: o.identity_providers === undefined ? [] : strArray(o.identity_providers, `${path}.identity_providers`),
+  }
+  if (out.client_id.length > 128 || /[\x00-\x1f]/.test(out.client_id)) fail(`${path}.client_id`, 'at most 128 printable characters')
+  out.redirect_uris.forEach((u, i) => url(u, `${path}.redirect_uris[${i}]`))
+  if (o.client_secret !== undefined) out.client_secret = str(o.client_secret, `${path}.client_secret`)
+  if (o.client_name !== undefined) out.client_name = str(o.client_name, `${path}.client_name`)
+  if (o.access_token_ttl !== undefined) out.access_token_ttl = int(o.access_token_ttl, `${path}.access_token_ttl`, 1, 86400)
+  if (o.token_endpoint_auth_method !== undefined) {
+    const m = str(o.token_endpoint_auth_method, `${path}.token_endpoint_auth_method`)
+    if (!AUTH_METHODS.includes(m as ClientAuthMethod)) fail(`${path}.token_endpoint_auth_method`, `expected one of ${AUTH_METHODS.join(', ')}`)
+    out.token_endpoint_auth_method = m as ClientAuthMethod
+  }
+  if (o.jwks !== undefined) {
+    const jwks = obj(o.jwks, `${path}.jwks`)
+    if (!Array.isArray(jwks.keys)) fail(`${path}.jwks.keys`, `expected array, got ${typeName(jwks.keys)}`)
+    ;(jwks.keys as unknown[]).forEach((k, i) => {
+      const key = obj(k, `${path}.jwks.keys[${i}]`)
+      for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) {
+        if (priv in key) fail(`${path}.jwks.keys[${i}].${priv}`, 'a client jwks must hold public keys only')
+      }
+    })
+    out.jwks = jwks as unknown as JSONWebKeySet
+  }
+  const method = out.token_endpoint_auth_method ?? (out.client_secret !== undefined ? 'client_secret_basic' : 'none')
+  if ((method === 'client_secret_basic' || method === 'client_secret_post') && out.client_secret === undefined) {
+    fail(`${path}.client_secret`, `required for ${method}`)
+  }
+  if (method === 'private_key_jwt' && out.jwks === undefined) fail(`${path}.jwks`, 'required for private_key_jwt')
+  if (method === 'none' && out.client_secret !== undefined) fail(`${path}.client_secret`, 'a client with token_endpoint_auth_method none has no secret')
+  return out
+}
+
+const TOP_KEYS = ['issuer', 'port', 'host', 'proxy', 'keys', 'tokens', 'cookies', 'log', 'store', 'users', 'plugins', 'clients']
+const TOKEN_KEYS = ['accessTokenTtl', 'idTokenTtl', 'codeTtl', 'refreshTokenTtl', 'refreshTokenRotation', 'refreshTokenReuseInterval', 'accessTokenFormat']
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** Validate a parsed config object; errors name the key path (`clients[1].redirect_uris: expected array`). */
+export function validateConfig(input: unknown, baseDir: string): ServerConfig {
+  const o = obj(input, '(config)')
+  only(o, '', TOP_KEYS)
+  const tokensRaw = o.tokens === undefined ? {} : obj(o.tokens, 'tokens')
+  only(tokensRaw, 'tokens', TOKEN_KEYS)
+  const tokens: ServerConfig['tokens'] = {
+    accessTokenTtl: tokensRaw.accessTokenTtl === undefined ? 300 : int(tokensRaw.accessTokenTtl, 'tokens.accessTokenTtl', 1, 86400),
+    idTokenTtl: tokensRaw.idTokenTtl === undefined ? 300 : int(tokensRaw.idTokenTtl, 'tokens.idTokenTtl', 1, 86400),
+    codeTtl: tokensRaw.codeTtl === undefined ? 60 : int(tokensRaw.codeTtl, 'tokens.codeTtl', 1, 600),
+    refreshTokenTtl: tokensRaw.refreshTokenTtl === undefined ? 2592000 : int(tokensRaw.refreshTokenTtl, 'tokens.refreshTokenTtl', 1, 31536000),
+    refreshTokenRotation: tokensRaw.refreshTokenRotation === undefined ? true : bool(tokensRaw.refreshTokenRotation, 'tokens.refreshTokenRotation'),
+    refreshTokenReuseInterval: tokensRaw.refreshTokenReuseInterval === undefined ? 0 : int(tokensRaw.refreshTokenReuseInterval, 'tokens.refreshTokenReuseInterval', 0, 300),
+    accessTokenFormat: 'jwt',
+  }
+  if (tokensRaw.accessTokenFormat !== undefined && tokensRaw.accessTokenFormat !== 'jwt') fail('tokens.accessTokenFormat', 'only "jwt" is supported')
+
+  const proxyRaw = o.proxy === undefined ? {} : obj(o.proxy, 'proxy')
+  only(proxyRaw, 'proxy', ['trust'])
+  let trust: boolean | string[] = false
+  if (proxyRaw.trust !== undefined) {
+    trust = Array.isArray(proxyRaw.trust) ? strArray(proxyRaw.trust, 'proxy.trust') : bool(proxyRaw.trust, 'proxy.trust')
+  }
+
+  const cookiesRaw = o.cookies === undefined ? {} : obj(o.cookies, 'cookies')
+  only(cookiesRaw, 'cookies', ['keys'])
+  const cookieKeys = cookiesRaw.keys === undefined ? [] : strArray(cookiesRaw.keys, 'cookies.keys')
+  cookieKeys.forEach((k, i) => { if (k.length < 16) fail(`cookies.keys[${i}]`, 'must be at least 16 characters') })
+
+  const logRaw = o.log === undefined ? {} : obj(o.log, 'log')
+  only(logRaw, 'log', ['level'])
+  const level = logRaw.level === undefined ? 'info' : str(logRaw.level, 'log.level')
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) fail('log.level', `expected one of ${LOG_LEVELS.join(', ')}`)
+
+  let keys: ServerConfig['keys']
+  if (o.keys !== undefined) {
+    const k = obj(o.keys, 'keys')
+    only(k, 'keys', ['file'])
+    keys = { file: resolve(baseDir, str(k.file, 'keys.file')) }
+  }
+
+  if (o.plugins !== undefined && !Array.isArray(o.plugins)) fail('plugins', `expected array, got ${typeName(o.plugins)}`)
+  if (o.clients !== undefined && !Array.isArray(o.clients)) fail('clients', `expected array, got ${typeName(o.clients)}`)
+  const clients = ((o.clients as unknown[] | undefined) ?? []).map((c, i) => client(c, `clients[${i}]`))
+  const seen = new Set<string>()
+  clients.forEach((c, i) => {
+    if (seen.has(c.client_id)) fail(`clients[${i}].client_id`, `duplicate client_id "${c.client_id}"`)
+    seen.add(c.client_id)
+  })
+
+  const config: ServerConfig = {
+    port: o.port === undefined ? 4000 : int(o.port, 'port', 0, 65535),
+    host: o.host === undefined ? '127.0.0.1' : str(o.host, 'host'),
+    proxy: { trust },
+    tokens,
+    cookies: { keys: cookieKeys },
+    log: { level: level as ServerConfig['log']['level'] },
+    store: o.store === undefined ? { use: '@grantd/store-memory', options: {}, path: 'store' } : pluginRef(o.store, 'store'),
+    plugins: ((o.plugins as unknown[] | undefined) ?? []).map((p, i) => pluginRef(p, `plugins[${i}]`)),
+    clients,
+    baseDir,
+  }
+  if (o.issuer !== undefined) {
+    const issuer = url(o.issuer, 'issuer')
+    const u = new URL(issuer)
+    if (u.search) fail('issuer', 'must not have a query')
+    config.issuer = issuer.replace(/\/+$/, '')
+  }
+  if (keys) config.keys = keys
+  if (o.users !== undefined) config.users = pluginRef(o.users, 'users')
+  return config
+}
+
+/** Read a config file (JSON, YAML, or a `.js`/`.mjs` module whose default export is the object). */
+export async function loadConfigFile(file: string): Promise<ServerConfig> {
+  const path = resolve(file)
+  const ext = extname(path).toLowerCase()
+  let raw: unknown
+  if (ext === '.js' || ext === '.mjs' || ext === '.cjs') {
+    try {
+      const mod = (await import(pathToFileURL(path).href)) as { default?: unknown }
+      raw = mod.default
+    } catch (err) {
+      throw new ConfigError(`${file}: cannot load module (${(err as Error).message.split('\n')[0]})`)
+    }
+  } else {
+    let text: string
+    try {
+      text = await readFile(path, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+    try {
+      raw = ext === '.yaml' || ext === '.yml' ? parseYaml(text) : JSON.parse(text)
+    } catch (err) {
+      throw new ConfigError(`${file}: not valid ${ext === '.yaml' || ext === '.yml' ? 'YAML' : 'JSON'} (${(err as Error).message.split('\n')[0]})`)
+    }
+  }
+  return validateConfig(raw, dirname(path))
+}

@@ -1,0 +1,61 @@
+import type { PluginRegistry } from './plugin-loader.js'
+import type { KeySet } from './keys.js'
+
+/**
+ * RFC 8414 / OpenID Discovery 1.0 metadata. Built per issuer (there is one when the
+ * issuer is configured; a few when it is derived from trusted forwarded headers) and
+ * serialised once per issuer.
+ */
+export class Discovery {
+  private readonly cache = new Map<string, string>()
+
+  constructor(private readonly registry: PluginRegistry, private readonly keys: KeySet) {}
+
+  json(issuer: string): string {
+    let body = this.cache.get(issuer)
+    if (body === undefined) {
+      body = JSON.stringify(this.metadata(issuer))
+      // Bound the cache: an untrusted Host header must not grow memory without limit.
+      if (this.cache.size >= 64) this.cache.clear()
+      this.cache.set(issuer, body)
+    }
+    return body
+  }
+
+  metadata(issuer: string): Record<string, unknown> {
+    const grants = [...this.registry.grants.keys()]
+    const hasCode = grants.includes('authorization_code')
+    const scopes = new Set<string>(['openid'])
+    for (const client of this.registry.container.resolve('config').clients.values()) for (const s of client.scopes) scopes.add(s)
+    const acrPrefixes = [...this.registry.acr.keys()]
+    const meta: Record<string, unknown> = {
+      issuer,
+      token_endpoint: `${issuer}/connect/token`,
+      jwks_uri: `${issuer}/.well-known/jwks.json`,
+      introspection_endpoint: `${issuer}/connect/introspect`,
+      revocation_endpoint: `${issuer}/connect/revocation`,
+      userinfo_endpoint: `${issuer}/connect/userinfo`,
+      grant_types_supported: grants,
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+      token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'],
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+      scopes_supported: [...scopes],
+      response_types_supported: hasCode ? ['code'] : [],
+      response_modes_supported: hasCode ? ['query'] : [],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: [...this.keys.algs],
+      claims_parameter_supported: false,
+      request_parameter_supported: false,
+      request_uri_parameter_supported: false,
+      claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'at_hash', 'name', 'email', 'email_verified'],
+    }
+    if (hasCode) {
+      meta.authorization_endpoint = `${issuer}/connect/authorize`
+      meta.code_challenge_methods_supported = ['S256', 'plain']
+      meta.authorization_response_iss_parameter_supported = true
+    }
+    if (acrPrefixes.length > 0) meta.acr_values_supported = acrPrefixes.map((p) => `${p}:*`)
+    return meta
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * @grantd/core — the plugin SDK and the server.
+ *
+ * Plugin authors need `definePlugin`, `OAuthError` and the types; embedders use
+ * `createServer` with `loadConfigFile` / `validateConfig`.
+ */
+export * from './interfaces.js'
+export { OAuthError, StoreUnavailableError, ConfigError, isOAuthError } from './errors.js'
+export { createServer, type GrantdServer, type CreateServerOptions } from './app.js'
+export { loadConfigFile, validateConfig, type ServerConfig, type PluginRef, type ClientConfig } from './config.js'
+export { KeySet, generatePrivateJwk, type SigningAlg } from './keys.js'
+export { parseAcrValues } from './acr.js'
+export { parseScope, isSubset, formatScope } from './scope.js'
+export { hashSecret } from './client-secret.js'
+export { randomToken, secretKey } from './tokens.js'
+export { readForm, parseForm, FormParams } from './form-body.js'

@@ -1,0 +1,424 @@
+/**
+ * The public contract of grantd: everything a plugin, a store adapter or a user
+ * service needs to know about the core lives in this one file.
+ *
+ * The split follows Fosite's "decide, then populate": a grant plugin decides *what*
+ * is granted (a {@link Grant}); the core alone authenticates clients, checks scopes,
+ * issues, signs and stores tokens and writes every response and error.
+ */
+import type { ParameterizedContext } from 'koa'
+import type { JSONWebKeySet } from 'jose'
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+export type JsonObject = { [key: string]: JsonValue }
+
+/* ------------------------------------------------------------------ clients */
+
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'
+
+/** A registered client, as configured (RFC 7591 field names) and normalised at boot. */
+export interface Client {
+  readonly client_id: string
+  readonly token_endpoint_auth_method: ClientAuthMethod
+  readonly grant_types: readonly string[]
+  readonly redirect_uris: readonly string[]
+  /** Scopes the client may ask for; requests are checked against this set. */
+  readonly scopes: ReadonlySet<string>
+  /** Public clients (`none`) must always use PKCE; this forces it for confidential ones too. */
+  readonly require_pkce: boolean
+  /** RFC 7636 `plain` is refused unless the client is registered for it. */
+  readonly allow_plain_pkce: boolean
+  /** External providers (acr `idp:NAME`) this client may send its users to. */
+  readonly identity_providers: readonly string[]
+  readonly client_name?: string
+  /** Public keys for `private_key_jwt`. */
+  readonly jwks?: JSONWebKeySet
+  /** Per-client override of `tokens.accessTokenTtl`. */
+  readonly access_token_ttl?: number
+  /** Whether the client holds a secret or keys (RFC 6749 §2.1). */
+  readonly confidential: boolean
+}
+
+/* ------------------------------------------------------------- acr_values */
+
+/**
+ * What the loaded acr handlers made of `acr_values`. `raw` keeps every value
+ * untouched, including prefixes no plugin claims (never an error, SPEC §6).
+ */
+export interface AcrContext {
+  tenant?: string
+  idp?: string
+  readonly raw: readonly string[]
+  /** Values contributed by custom acr handlers, keyed as they return them. */
+  readonly [key: string]: unknown
+}
+
+/** Turns one `prefix:value` of `acr_values` into part of the {@link AcrContext}. */
+export interface AcrHandler {
+  /** The part before the first `:`; the first value per prefix wins. */
+  readonly prefix: string
+  /** Throw `OAuthError('invalid_request', …)` for a malformed value; return what to merge. */
+  parse(value: string): Partial<Record<string, unknown>> | undefined
+}
+
+/* ------------------------------------------------------------------ users */
+
+/** A user as the user service knows it; `sub` is stable and never reassigned. */
+export interface User {
+  readonly sub: string
+  readonly tenant?: string
+  readonly [key: string]: unknown
+}
+
+export interface PasswordLogin {
+  username: string
+  password: string
+  context: AcrContext
+  client: Client
+}
+
+export interface ExternalLogin {
+  /** The configured provider name (`idp:NAME`). */
+  idp: string
+  /** The upstream `sub`. */
+  subject: string
+  /** Upstream ID token / userinfo claims, already validated by the relying party. */
+  claims: JsonObject
+  context: AcrContext
+  client: Client
+  /** Provider options, e.g. `autoProvision`. */
+  provider: { readonly autoProvision?: boolean }
+}
+
+/**
+ * Where users come from. The core never sees a password store; it asks this service.
+ * Every method must answer in about the same time whether or not the user exists.
+ */
+export interface UserService {
+  /** Check a username/password; `undefined` for any failure (no hint which part). */
+  authenticate(login: PasswordLogin): Promise<User | undefined>
+  /** Map an external identity to a local user; `undefined` refuses it. */
+  authenticateExternal(login: ExternalLogin): Promise<User | undefined>
+  findById(sub: string, context: AcrContext): Promise<User | undefined>
+  /** The claims released for the granted scopes (OIDC Core §5.4). */
+  claims(user: User, scopes: readonly string[]): Promise<JsonObject>
+  /** Asked again on every refresh: a disabled user stops getting tokens. */
+  isActive(sub: string, context: AcrContext): Promise<boolean>
+}
+
+/* ------------------------------------------------------------------ stores */
+
+/**
+ * Entries of one grant family (a code and every refresh token descended from it)
+ * carry the family id, so a store can revoke them together and keep them on one
+ * Redis Cluster slot.
+ */
+export interface EntryOptions {
+  readonly family?: string
+}
+
+/**
+ * Narrow key/value storage for short-lived secrets' records. Keys are already hashes
+ * when they derive from a secret; values are opaque strings (JSON from the core).
+ * Methods reject with {@link StoreUnavailableError} when the backend cannot be reached.
+ */
+export interface Store {
+  readonly name: string
+  put(key: string, value: string, ttlSeconds: number, options?: EntryOptions): Promise<void>
+  /** Set only when absent (replay caches, locks); true when this call stored it. */
+  add(key: string, value: string, ttlSeconds: number, options?: EntryOptions): Promise<boolean>
+  get(key: string, options?: EntryOptions): Promise<string | undefined>
+  /** Atomic get-and-delete: of N concurrent callers exactly one sees the value. */
+  consume(key: string, options?: EntryOptions): Promise<string | undefined>
+  delete(key: string, options?: EntryOptions): Promise<boolean>
+  /** Atomic counter with a TTL set on creation (rate limits). */
+  increment(key: string, ttlSeconds: number): Promise<number>
+  /** Delete every entry of the family and remember the revocation for `ttlSeconds`. */
+  revokeFamily(family: string, ttlSeconds: number): Promise<void>
+  isFamilyRevoked(family: string): Promise<boolean>
+  /** Resolves when the backend answers; readiness probes call this. */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+/* ------------------------------------------------------------------ grants */
+
+/** What a grant plugin reads: the authenticated client and only its declared parameters. */
+export interface GrantRequest {
+  readonly grantType: string
+  readonly client: Client
+  /** The body parameters the grant declared; each present at most once. */
+  readonly params: Readonly<Record<string, string | undefined>>
+  /** Requested scope, split on spaces; `undefined` when the request had none. */
+  readonly requestedScope: readonly string[] | undefined
+  /** `acr_values` as the loaded acr handlers parsed them (empty when absent). */
+  readonly acr: AcrContext
+  readonly issuer: string
+  readonly services: GrantServices
+}
+
+/** Core services a grant handler may use. */
+export interface GrantServices {
+  readonly store: Store
+  readonly users: UserService
+  readonly tokens: TokenVerifier
+  readonly refreshTokens: RefreshTokens
+  readonly log: Logger
+}
+
+export interface IdTokenOptions {
+  nonce?: string
+  /** Seconds since the epoch of the user's authentication. */
+  authTime?: number
+  acr?: string
+  amr?: readonly string[]
+}
+
+/**
+ * The decision a grant plugin returns. Returning nothing grants nothing: the core
+ * answers `invalid_grant` (IdentityServer's "result starts as a failure").
+ */
+export interface Grant {
+  /** The user; absent for client-only grants (then `sub` is the client_id). */
+  subject?: string
+  /** The user record, when the grant has it (ID token claims, userinfo). */
+  user?: User
+  /** Granted scope; the core refuses anything outside the client's registration. */
+  scope: readonly string[]
+  /** Extra access-token claims (RFC 8693 `act`, custom claims). Reserved claims are ignored. */
+  claims?: JsonObject
+  audience?: string | readonly string[]
+  /** Extra top-level response fields, e.g. RFC 8693 `issued_token_type`. */
+  extra?: JsonObject
+  /** Issue a refresh token. Default: scope has `offline_access`, a subject, and the client may refresh. */
+  refreshToken?: boolean
+  /** ID token: default when scope has `openid` and there is a subject; `false` never. */
+  idToken?: IdTokenOptions | false
+  /** Continue an existing grant family (refresh) instead of starting a new one. */
+  grantId?: string
+  /** acr context to remember with a refresh token. */
+  context?: AcrContext
+  /** Extra state carried with a refresh token (e.g. auth_time, amr), never sent to the client. */
+  session?: JsonObject
+}
+
+export type GrantHandler = (request: GrantRequest) => Promise<Grant | undefined | void>
+
+export interface GrantTypeDefinition {
+  /** The `grant_type` value; two plugins claiming one type is a start error. */
+  readonly type: string
+  /** Body parameters the handler reads; the core rejects duplicates of them. */
+  readonly parameters?: readonly string[]
+  /** Parameters whose absence is `invalid_request` before the handler runs. */
+  readonly required?: readonly string[]
+  /** Whether `none` clients may use the grant (default false, RFC 6749 §4.4 etc.). */
+  readonly allowPublicClients?: boolean
+  /** Whether `acr_values` is read (parsed into {@link GrantRequest.acr}). */
+  readonly acrValues?: boolean
+  readonly handle: GrantHandler
+}
+
+/* ------------------------------------------------------------------ tokens */
+
+/** Claims of a verified access token this server issued (RFC 9068). */
+export interface AccessTokenClaims {
+  readonly iss: string
+  readonly sub: string
+  readonly aud: string | string[]
+  readonly client_id: string
+  readonly scope: string
+  readonly exp: number
+  readonly iat: number
+  readonly jti: string
+  /** grantd's grant family id, present when the token belongs to a revocable grant. */
+  readonly gid?: string
+  readonly [claim: string]: JsonValue | undefined
+}
+
+export interface TokenVerifier {
+  /**
+   * Verify an access token this server issued: signature, `typ`, `iss`, expiry, and
+   * that neither it nor its grant has been revoked. `undefined` when any check fails.
+   */
+  verifyAccessToken(token: string, issuer: string): Promise<AccessTokenClaims | undefined>
+  /** Record a revocation of one access token until it would expire (RFC 7009). */
+  revokeAccessToken(claims: AccessTokenClaims): Promise<void>
+}
+
+/** What the core remembers about a refresh token (stored hashed, never in clear). */
+export interface RefreshTokenRecord {
+  readonly client_id: string
+  readonly sub: string
+  readonly scope: readonly string[]
+  readonly grant_id: string
+  readonly iat: number
+  readonly exp: number
+  readonly context?: AcrContext
+  readonly session?: JsonObject
+}
+
+export interface RefreshTokens {
+  /** Store a new refresh token of `record.grant_id`'s family and return it. */
+  issue(record: Omit<RefreshTokenRecord, 'iat' | 'exp'>, ttlSeconds: number): Promise<string>
+  /**
+   * Redeem a presented refresh token for `client`. With rotation the token is consumed;
+   * presenting a rotated-out token revokes the whole family. `undefined` → invalid_grant.
+   */
+  redeem(token: string, client: Client): Promise<RefreshTokenRecord | undefined>
+  /** Look a token up without using it (introspection). */
+  peek(token: string): Promise<RefreshTokenRecord | undefined>
+  /** Revoke the family the token belongs to (RFC 7009). */
+  revoke(token: string, client: Client): Promise<void>
+}
+
+/* ------------------------------------------------------------------ plugins */
+
+export interface Logger {
+  info(obj: Record<string, unknown>, msg?: string): void
+  warn(obj: Record<string, unknown>, msg?: string): void
+  error(obj: Record<string, unknown>, msg?: string): void
+  debug(obj: Record<string, unknown>, msg?: string): void
+}
+
+/** Per-request state the core puts on `ctx.state` before any route runs. */
+export interface RequestState {
+  /** The public base URL for this request (SPEC §4). */
+  issuer: string
+  /** The client address, from X-Forwarded-For only behind a trusted proxy. */
+  clientIp: string
+  /** Whether the public URL is https (cookies get `Secure`). */
+  secure: boolean
+  /** The authenticated client, once known (request logs). */
+  clientId?: string
+}
+
+export type RouteContext = ParameterizedContext<RequestState>
+export type RouteHandler = (ctx: RouteContext) => Promise<void> | void
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete'
+
+/** A view of the server configuration for plugins (read-only). */
+export interface HostConfig {
+  readonly issuer?: string
+  readonly tokens: TokenSettings
+  readonly clients: ReadonlyMap<string, Client>
+  /** The folder of the config file; plugins resolve their relative paths against it. */
+  readonly baseDir: string
+  /** Secrets for cookies and CSRF tokens (first signs, all verify). */
+  readonly cookieKeys: readonly string[]
+}
+
+export interface TokenSettings {
+  readonly accessTokenTtl: number
+  readonly idTokenTtl: number
+  readonly codeTtl: number
+  readonly refreshTokenTtl: number
+  readonly refreshTokenRotation: boolean
+  /** Seconds a rotated-out refresh token is still honoured (parallel refresh, 0 = never). */
+  readonly refreshTokenReuseInterval: number
+  readonly accessTokenFormat: 'jwt'
+}
+
+/** Issues tokens for grants decided outside the token endpoint (kept for plugins' own routes). */
+export interface TokenIssuer {
+  /** Sign an ID token (e.g. for an interaction a plugin completes itself). */
+  signIdToken(input: { issuer: string; client: Client; user: User; scope: readonly string[]; options: IdTokenOptions; accessToken?: string }): Promise<string>
+}
+
+/**
+ * Authorization interaction hooks (the authorize endpoint and its login page belong to
+ * `@grantd/grant-authorization-code`; other plugins such as `@grantd/acr-idp` extend it).
+ */
+export interface PendingAuthorization {
+  /** Opaque id of the stored authorization request (for callbacks). */
+  readonly id: string
+  readonly client: Client
+  readonly redirectUri: string
+  readonly scope: readonly string[]
+  readonly state?: string
+  readonly nonce?: string
+  readonly codeChallenge?: string
+  readonly codeChallengeMethod?: 'S256' | 'plain'
+  readonly acr: AcrContext
+  readonly prompt: readonly string[]
+  readonly issuer: string
+}
+
+export interface LoginOption {
+  readonly label: string
+  /** A path below the issuer, or an absolute URL. */
+  readonly href: string
+}
+
+export interface InteractionHandler {
+  readonly name: string
+  /**
+   * Runs before the login form; answering `'handled'` means the hook took over the
+   * response (e.g. redirected to an upstream IdP). A string is a notice shown on the form.
+   */
+  beforeLogin?(ctx: RouteContext, pending: PendingAuthorization): Promise<'handled' | { notice: string } | undefined>
+  /** Extra ways to sign in shown on the login page. */
+  loginOptions?(pending: PendingAuthorization): readonly LoginOption[]
+}
+
+/** Registered by `@grantd/grant-authorization-code` as the `authorization` service. */
+export interface AuthorizationService {
+  load(id: string): Promise<PendingAuthorization | undefined>
+  /** The user is authenticated: start a session, issue a code, redirect to the client. */
+  complete(ctx: RouteContext, pending: PendingAuthorization, user: User, auth: { amr?: readonly string[]; idp?: string; acr?: string }): Promise<void>
+  /** End the request with an OAuth error redirect to the client (RFC 6749 §4.1.2.1). */
+  fail(ctx: RouteContext, pending: PendingAuthorization, error: string, description?: string): Promise<void>
+}
+
+/** Named services plugins can resolve from the host (the awilix container's cradle). */
+export interface Services {
+  store: Store
+  users: UserService
+  tokens: TokenVerifier
+  refreshTokens: RefreshTokens
+  tokenIssuer: TokenIssuer
+  config: HostConfig
+  log: Logger
+  /** Present when `@grantd/grant-authorization-code` is loaded. */
+  authorization?: AuthorizationService
+  [name: string]: unknown
+}
+
+/** What a plugin's `register` receives: the one way to add behaviour to the core. */
+export interface PluginHost<Options = unknown> {
+  readonly name: string
+  readonly options: Options
+  readonly config: HostConfig
+  readonly log: Logger
+  grant(definition: GrantTypeDefinition): void
+  acr(handler: AcrHandler): void
+  interaction(handler: InteractionHandler): void
+  route(method: HttpMethod, path: string, handler: RouteHandler): void
+  /** Provide the user service (one per server). */
+  users(service: UserService): void
+  /** Provide the store (one per server). */
+  store(store: Store): void
+  /** Offer a named service to plugins loaded later (they declare a dependency on you). */
+  provide(name: string, value: unknown): void
+  /** Resolve a core or plugin service. Lazy: call it from handlers, not at register time, for core services. */
+  resolve<K extends keyof Services & string>(name: K): Services[K]
+  /** Runs on shutdown after requests drain, in reverse load order. */
+  onClose(hook: () => Promise<void> | void): void
+}
+
+export interface PluginDefinition<Options = unknown> {
+  /** Unique; other plugins name it in `dependencies`. */
+  readonly name: string
+  /** Plugins that must be loaded (by name) for this one to work; checked at boot. */
+  readonly dependencies?: readonly string[]
+  /**
+   * Validate and normalise the `options` object from the config file. Throw an Error
+   * whose message names the offending key; the loader prefixes it with the plugin's path.
+   */
+  readonly options?: (raw: unknown) => Options
+  register(host: PluginHost<Options>): void | Promise<void>
+}
+
+/** Identity helper that gives plugin authors type inference and a stable shape. */
+export function definePlugin<Options = unknown>(definition: PluginDefinition<Options>): PluginDefinition<Options> {
+  return definition
+}

@@ -1,0 +1,4 @@
+import { definePlugin } from '@grantd/core'
+
+// Placeholder until this package is implemented; loading it registers nothing.
+export default definePlugin({ name: 'grant-refresh-token', register() {} })
