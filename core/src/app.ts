@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import Koa from 'koa'
 import Router from '@koa/router'
 import { asValue } from 'awilix'
+import { parseAcrValues } from './acr.js'
 import { ClientAuthenticator } from './client-auth.js'
 import { ClientRegistry } from './clients.js'
 import type { ServerConfig } from './config.js'
@@ -101,7 +102,12 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
 
   const tokens = new TokenService(keys, store, config.tokens)
   const refreshTokens = new RefreshFamily(store, config.tokens)
-  registry.container.register({ tokens: asValue(tokens), refreshTokens: asValue(refreshTokens), tokenIssuer: asValue(tokens) })
+  registry.container.register({
+    tokens: asValue(tokens),
+    refreshTokens: asValue(refreshTokens),
+    tokenIssuer: asValue(tokens),
+    acr: asValue({ parse: (value: string | undefined) => parseAcrValues(value, registry.acr) }),
+  })
   const users = registry.users
   const services: GrantServices = { store, users, tokens, refreshTokens, log }
 

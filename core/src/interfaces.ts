@@ -369,8 +369,14 @@ export interface AuthorizationService {
   fail(ctx: RouteContext, pending: PendingAuthorization, error: string, description?: string): Promise<void>
 }
 
+/** Parses `acr_values` with every loaded acr handler (the authorization endpoint uses it). */
+export interface AcrParser {
+  parse(acrValues: string | undefined): AcrContext
+}
+
 /** Named services plugins can resolve from the host (the awilix container's cradle). */
 export interface Services {
+  acr: AcrParser
   store: Store
   users: UserService
   tokens: TokenVerifier
