@@ -110,8 +110,9 @@ async function issue(deps: TokenEndpointDeps, issuer: string, client: Client, gr
   const ttl = client.access_token_ttl ?? settings.accessTokenTtl
 
   const userBound = grant.subject !== undefined
-  const wantsRefresh = grant.refreshToken ??
-    (userBound && scope.includes('offline_access') && client.grant_types.includes('refresh_token') && registry.grants.has('refresh_token'))
+  // A refresh token is only useful to a client that may redeem it, through a loaded grant.
+  const wantsRefresh = (grant.refreshToken ?? scope.includes('offline_access')) &&
+    userBound && client.grant_types.includes('refresh_token') && registry.grants.has('refresh_token')
   const grantId = grant.grantId ?? (wantsRefresh ? randomBytes(16).toString('base64url') : undefined)
   const idOptions = grant.idToken === false ? undefined : (grant.idToken ?? (userBound && scope.includes('openid') ? {} : undefined))
 
