@@ -5,12 +5,14 @@ import { loadConfigFile, type ServerConfig } from './config.js'
 import { ConfigError } from './errors.js'
 import { hashSecret } from './client-secret.js'
 import { SIGNING_ALGS, writePrivateJwks, type SigningAlg } from './keys.js'
+import { scaffoldPlugin } from './plugin-scaffold.js'
 
 const USAGE = `usage:
   grantd start  [--config FILE] [--port N] [--host ADDR]
   grantd check  [--config FILE]
   grantd keys generate [--alg ES256|ES384|RS256|PS256|EdDSA] --out FILE
   grantd hash-secret [SECRET]     (reads stdin when SECRET is absent)
+  grantd new plugin NAME [--dir DIR]   (a grant plugin package with a passing test)
 env: GRANTD_CONFIG, PORT, REDIS_URL`
 
 function die(message: string, code = 1): never {
@@ -115,6 +117,15 @@ async function hash(args: string[]): Promise<void> {
   process.stdout.write(`${await hashSecret(secret)}\n`)
 }
 
+async function scaffold(args: string[]): Promise<void> {
+  const [what, ...rest] = args
+  if (what !== 'plugin') die(`unknown new command "${what ?? ''}"\n${USAGE}`, 2)
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { dir: { type: 'string', default: '.' } } })
+  if (positionals.length !== 1) die('new plugin: expected one NAME, e.g. grantd new plugin grantd-grant-example', 2)
+  const { folder, files } = scaffoldPlugin(positionals[0]!, values.dir!)
+  process.stdout.write(`wrote ${files.length} files to ${folder}:\n${files.map((f) => `  ${f}`).join('\n')}\nnext: cd ${folder} && npm install && npm test\n`)
+}
+
 export async function main(argv: string[]): Promise<void> {
   const [command, ...args] = argv
   try {
@@ -123,6 +134,7 @@ export async function main(argv: string[]): Promise<void> {
       case 'check': return await check(args)
       case 'keys': return await keys(args)
       case 'hash-secret': return await hash(args)
+      case 'new': return await scaffold(args)
       case undefined: case '-h': case '--help': case 'help':
         process.stdout.write(USAGE + '\n')
         return

@@ -23,7 +23,23 @@ const STATUS: Readonly<Record<string, number>> = {
   not_found: 404,
 }
 
+/**
+ * Marks OAuth errors across copies of @grantd/core: a plugin that bundles or installs
+ * its own copy still throws errors the server recognises (`instanceof` checks the brand).
+ */
+const OAUTH_ERROR = Symbol.for('grantd.OAuthError')
+
+/**
+ * The error a plugin throws to refuse a request: `error` is the OAuth error code
+ * (RFC 6749 §5.2, RFC 8693 §2.2.2, …), the message is the public `error_description`.
+ * Anything else a plugin throws is logged and answered as `server_error`.
+ */
 export class OAuthError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [OAUTH_ERROR]?: unknown })[OAUTH_ERROR] === true
+  }
+
+  readonly [OAUTH_ERROR] = true
   readonly error: string
   readonly status: number
   /** Private detail for logs; never part of the response. */

@@ -9,11 +9,14 @@
 import type { ParameterizedContext } from 'koa'
 import type { JSONWebKeySet } from 'jose'
 
+/** A value that survives JSON (token claims, response fields, stored state). */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+/** A JSON object: extra claims, extra response fields, session state. */
 export type JsonObject = { [key: string]: JsonValue }
 
 /* ------------------------------------------------------------------ clients */
 
+/** How a client authenticates at the token endpoint (RFC 7591 `token_endpoint_auth_method`). */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'
 
 /** A registered client, as configured (RFC 7591 field names) and normalised at boot. */
@@ -70,6 +73,7 @@ export interface User {
   readonly [key: string]: unknown
 }
 
+/** A username/password sign-in (login form or password grant) handed to {@link UserService.authenticate}. */
 export interface PasswordLogin {
   username: string
   password: string
@@ -77,6 +81,7 @@ export interface PasswordLogin {
   client: Client
 }
 
+/** An identity an external OIDC provider vouched for, handed to {@link UserService.authenticateExternal}. */
 export interface ExternalLogin {
   /** The configured provider name (`idp:NAME`). */
   idp: string
@@ -104,6 +109,12 @@ export interface UserService {
   claims(user: User, scopes: readonly string[]): Promise<JsonObject>
   /** Asked again on every refresh: a disabled user stops getting tokens. */
   isActive(sub: string, context: AcrContext): Promise<boolean>
+  /**
+   * Whether `authenticate` can check passwords against the external provider `idp`
+   * (`acr_values=idp:NAME` on a password grant, as IdentityServer3 user services could).
+   * Absent or false: the password grant refuses `idp:` with `invalid_request`.
+   */
+  acceptsPasswordIdp?(idp: string, client: Client): boolean
 }
 
 /* ------------------------------------------------------------------ stores */
@@ -143,9 +154,16 @@ export interface Store {
 
 /* ------------------------------------------------------------------ grants */
 
-/** What a grant plugin reads: the authenticated client and only its declared parameters. */
+/**
+ * What a grant handler receives. By the time it runs the core has parsed the body,
+ * rejected repeated parameters, authenticated the client, checked that the client is
+ * registered for this grant type, checked `required` parameters, and checked that the
+ * requested scope is within the client's registration.
+ */
 export interface GrantRequest {
+  /** The `grant_type` value this handler was registered for. */
   readonly grantType: string
+  /** The authenticated client (confidential unless the grant allows public clients). */
   readonly client: Client
   /** The body parameters the grant declared; each present at most once. */
   readonly params: Readonly<Record<string, string | undefined>>
@@ -153,19 +171,26 @@ export interface GrantRequest {
   readonly requestedScope: readonly string[] | undefined
   /** `acr_values` as the loaded acr handlers parsed them (empty when absent). */
   readonly acr: AcrContext
+  /** The issuer of this request (SPEC §4); pass it to `services.tokens.verifyAccessToken`. */
   readonly issuer: string
+  /** The store, the user service, and a verifier for tokens this server issued. */
   readonly services: GrantServices
 }
 
 /** Core services a grant handler may use. */
 export interface GrantServices {
+  /** Short-lived state (one-time values, replay caches); prefix your keys with your plugin name. */
   readonly store: Store
   readonly users: UserService
+  /** Verifies access tokens this server issued (signature, issuer, expiry, revocation). */
   readonly tokens: TokenVerifier
+  /** Redeem or inspect refresh tokens (the refresh_token grant uses it). */
   readonly refreshTokens: RefreshTokens
+  /** Structured logger; never log secrets or tokens. */
   readonly log: Logger
 }
 
+/** What an ID token should say about the authentication (OIDC Core §2). */
 export interface IdTokenOptions {
   nonce?: string
   /** Seconds since the epoch of the user's authentication. */
@@ -187,11 +212,22 @@ export interface Grant {
   scope: readonly string[]
   /** Extra access-token claims (RFC 8693 `act`, custom claims). Reserved claims are ignored. */
   claims?: JsonObject
+  /** The access token's `aud`; default: the calling client's id. */
   audience?: string | readonly string[]
+  /**
+   * Upper bound in seconds for the access token's lifetime; the core uses the smaller of
+   * this and the configured `accessTokenTtl` (a grant may shorten, never extend it).
+   */
+  expiresIn?: number
   /** Extra top-level response fields, e.g. RFC 8693 `issued_token_type`. */
   extra?: JsonObject
   /** Issue a refresh token. Default: scope has `offline_access`, a subject, and the client may refresh. */
   refreshToken?: boolean
+  /**
+   * Scope of the issued refresh token; default `scope`. A refresh that narrows the access
+   * token keeps the refresh token's original scope (RFC 6749 §6).
+   */
+  refreshScope?: readonly string[]
   /** ID token: default when scope has `openid` and there is a subject; `false` never. */
   idToken?: IdTokenOptions | false
   /** Continue an existing grant family (refresh) instead of starting a new one. */
@@ -202,8 +238,13 @@ export interface Grant {
   session?: JsonObject
 }
 
+/**
+ * Decides a grant: return a {@link Grant}, or throw `OAuthError` to refuse with that
+ * error. Returning nothing is `invalid_grant`; any other thrown error is `server_error`.
+ */
 export type GrantHandler = (request: GrantRequest) => Promise<Grant | undefined | void>
 
+/** A grant type a plugin adds to the token endpoint, registered with `host.grant()`. */
 export interface GrantTypeDefinition {
   /** The `grant_type` value; two plugins claiming one type is a start error. */
   readonly type: string
@@ -235,6 +276,7 @@ export interface AccessTokenClaims {
   readonly [claim: string]: JsonValue | undefined
 }
 
+/** Checks access tokens this server issued; grant handlers reach it as `services.tokens`. */
 export interface TokenVerifier {
   /**
    * Verify an access token this server issued: signature, `typ`, `iss`, expiry, and
@@ -257,6 +299,7 @@ export interface RefreshTokenRecord {
   readonly session?: JsonObject
 }
 
+/** The refresh-token families the core keeps (rotation and reuse detection live here). */
 export interface RefreshTokens {
   /** Store a new refresh token of `record.grant_id`'s family and return it. */
   issue(record: Omit<RefreshTokenRecord, 'iat' | 'exp'>, ttlSeconds: number): Promise<string>
@@ -273,6 +316,7 @@ export interface RefreshTokens {
 
 /* ------------------------------------------------------------------ plugins */
 
+/** A pino-compatible structured logger: an object of fields first, then a message. */
 export interface Logger {
   info(obj: Record<string, unknown>, msg?: string): void
   warn(obj: Record<string, unknown>, msg?: string): void
@@ -292,8 +336,11 @@ export interface RequestState {
   clientId?: string
 }
 
+/** The Koa context a plugin route receives; `ctx.state` is {@link RequestState}. */
 export type RouteContext = ParameterizedContext<RequestState>
+/** An extra endpoint added with `host.route()`; throw `OAuthError` for an OAuth error response. */
 export type RouteHandler = (ctx: RouteContext) => Promise<void> | void
+/** Methods `host.route()` accepts. */
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete'
 
 /** A view of the server configuration for plugins (read-only). */
@@ -307,6 +354,7 @@ export interface HostConfig {
   readonly cookieKeys: readonly string[]
 }
 
+/** The `tokens` section of the config file, with defaults applied (lifetimes in seconds). */
 export interface TokenSettings {
   readonly accessTokenTtl: number
   readonly idTokenTtl: number
@@ -343,12 +391,14 @@ export interface PendingAuthorization {
   readonly issuer: string
 }
 
+/** A link shown on the login page (e.g. "Sign in with Upstream"). */
 export interface LoginOption {
   readonly label: string
   /** A path below the issuer, or an absolute URL. */
   readonly href: string
 }
 
+/** Hooks into the login page of `@grantd/grant-authorization-code`, registered with `host.interaction()`. */
 export interface InteractionHandler {
   readonly name: string
   /**
@@ -386,6 +436,8 @@ export interface Services {
   log: Logger
   /** Present when `@grantd/grant-authorization-code` is loaded. */
   authorization?: AuthorizationService
+  /** Every login-page hook plugins registered with `host.interaction()`, in load order. */
+  interactions: readonly InteractionHandler[]
   [name: string]: unknown
 }
 
@@ -395,9 +447,13 @@ export interface PluginHost<Options = unknown> {
   readonly options: Options
   readonly config: HostConfig
   readonly log: Logger
+  /** Add a grant type to the token endpoint; a type registered twice is a start error. */
   grant(definition: GrantTypeDefinition): void
+  /** Handle one `acr_values` prefix; a prefix registered twice is a start error. */
   acr(handler: AcrHandler): void
+  /** Hook into the login page (needs `@grantd/grant-authorization-code`). */
   interaction(handler: InteractionHandler): void
+  /** Add an endpoint below the issuer; a method and path registered twice is a start error. */
   route(method: HttpMethod, path: string, handler: RouteHandler): void
   /** Provide the user service (one per server). */
   users(service: UserService): void
@@ -411,6 +467,10 @@ export interface PluginHost<Options = unknown> {
   onClose(hook: () => Promise<void> | void): void
 }
 
+/**
+ * A plugin: what its module default-exports (through {@link definePlugin}). `Options` is
+ * the type `options` returns, and what `register` sees as `host.options`.
+ */
 export interface PluginDefinition<Options = unknown> {
   /** Unique; other plugins name it in `dependencies`. */
   readonly name: string
@@ -421,10 +481,26 @@ export interface PluginDefinition<Options = unknown> {
    * whose message names the offending key; the loader prefixes it with the plugin's path.
    */
   readonly options?: (raw: unknown) => Options
+  /**
+   * Called once at start, in config order, with the validated options. Register grants,
+   * acr handlers, routes and services here; a throw stops the server with a one-line error.
+   */
   register(host: PluginHost<Options>): void | Promise<void>
 }
 
-/** Identity helper that gives plugin authors type inference and a stable shape. */
+/**
+ * Identity helper that gives plugin authors type inference and a stable shape:
+ *
+ * ```ts
+ * export default definePlugin({
+ *   name: 'grant-example',
+ *   register(host) {
+ *     host.grant({ type: 'urn:example:grant', parameters: ['ticket'], required: ['ticket'],
+ *       async handle(req) { return { subject: 'u-1', scope: req.requestedScope ?? [] } } })
+ *   },
+ * })
+ * ```
+ */
 export function definePlugin<Options = unknown>(definition: PluginDefinition<Options>): PluginDefinition<Options> {
   return definition
 }

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module'
+import { createRequire, register as registerModuleHooks } from 'node:module'
 import { isAbsolute, join, resolve as resolvePath } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { asValue, createContainer, type AwilixContainer } from 'awilix'
@@ -82,6 +82,19 @@ export function resolveSpecifier(specifier: string, baseDir: string): string {
   throw new Error(`cannot find module "${specifier}"`)
 }
 
+let grantdImportsFallback = false
+
+/**
+ * Let plugins outside grantd's tree (a user's folder without node_modules) import
+ * `@grantd/*` packages: Node resolves them from the plugin first, then from grantd's
+ * install (see grantd-resolve-hook.ts). Installed once, before the first plugin import.
+ */
+function allowGrantdImportsFromAnywhere(): void {
+  if (grantdImportsFallback) return
+  grantdImportsFallback = true
+  registerModuleHooks('./grantd-resolve-hook.js', { parentURL: import.meta.url, data: { fallbackParentURL: import.meta.url } })
+}
+
 function isPlugin(value: unknown): value is PluginDefinition<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as PluginDefinition).name === 'string' &&
     typeof (value as PluginDefinition).register === 'function'
@@ -96,6 +109,7 @@ const ROUTE_PATH = /^\/[A-Za-z0-9._~:/@!$&'()*+,;=-]*$/
  */
 export async function loadPlugins(refs: readonly PluginRef[], hostConfig: HostConfig, log: Logger, registry = new PluginRegistry()): Promise<PluginRegistry> {
   const routeKeys = new Map<string, string>()
+  allowGrantdImportsFromAnywhere()
   for (const ref of refs) {
     let mod: { default?: unknown }
     try {

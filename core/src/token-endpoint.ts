@@ -107,14 +107,17 @@ async function issue(deps: TokenEndpointDeps, issuer: string, client: Client, gr
   if (!Array.isArray(scope) || !isSubset(scope, client.scopes)) throw new OAuthError('invalid_scope', 'granted scope is not allowed for this client')
   const scopeText = formatScope(scope)
   const subject = grant.subject ?? client.client_id
-  const ttl = client.access_token_ttl ?? settings.accessTokenTtl
+  const configuredTtl = client.access_token_ttl ?? settings.accessTokenTtl
+  // A grant may shorten, never extend, the configured lifetime (e.g. token exchange: not past the subject token).
+  const ttl = typeof grant.expiresIn === 'number' && grant.expiresIn >= 1 ? Math.min(configuredTtl, Math.floor(grant.expiresIn)) : configuredTtl
 
   const userBound = grant.subject !== undefined
   // A refresh token is only useful to a client that may redeem it, through a loaded grant.
   const wantsRefresh = (grant.refreshToken ?? scope.includes('offline_access')) &&
     userBound && client.grant_types.includes('refresh_token') && registry.grants.has('refresh_token')
   const grantId = grant.grantId ?? (wantsRefresh ? randomBytes(16).toString('base64url') : undefined)
-  const idOptions = grant.idToken === false ? undefined : (grant.idToken ?? (userBound && scope.includes('openid') ? {} : undefined))
+  // OIDC Core §3.1.2.1: an ID token only for a user and only when `openid` is granted (a narrowed refresh may drop it).
+  const idOptions = grant.idToken === false || !userBound || !scope.includes('openid') ? undefined : (grant.idToken ?? {})
 
   const accessToken = await tokens.signAccessToken({
     issuer,
@@ -135,10 +138,12 @@ async function issue(deps: TokenEndpointDeps, issuer: string, client: Client, gr
   body.scope = scopeText
 
   if (wantsRefresh && userBound && grantId) {
+    const refreshScope = grant.refreshScope ?? scope
+    if (!Array.isArray(refreshScope) || !isSubset(refreshScope, client.scopes)) throw new OAuthError('invalid_scope', 'granted scope is not allowed for this client')
     body.refresh_token = await deps.refreshTokens.issue({
       client_id: client.client_id,
       sub: subject,
-      scope,
+      scope: refreshScope,
       grant_id: grantId,
       ...(grant.context ? { context: grant.context } : {}),
       session: { ...(grant.session ?? {}), ...(idOptions?.authTime !== undefined ? { auth_time: idOptions.authTime } : {}), ...(idOptions?.acr ? { acr: idOptions.acr } : {}) },
