@@ -32,11 +32,11 @@ export interface RunningServer {
  * Start grantd in this process from a config object (validated exactly like a file).
  * `baseDir` is where relative plugin paths resolve (default: the repo root).
  */
-export async function startServer(config: Record<string, unknown>, options: { baseDir?: string; keys?: KeySet; host?: string } = {}): Promise<RunningServer> {
+export async function startServer(config: Record<string, unknown>, options: { baseDir?: string; keys?: KeySet; host?: string; port?: number } = {}): Promise<RunningServer> {
   const validated = validateConfig({ port: 0, ...config }, options.baseDir ?? ROOT)
   const log = memoryLogger()
   const server = await createServer(validated, { log, ...(options.keys ? { keys: options.keys } : {}) })
-  const bound = await server.listen(0, options.host ?? '127.0.0.1')
+  const bound = await server.listen(options.port ?? 0, options.host ?? '127.0.0.1')
   return { server, url: bound.url, port: bound.port, log, close: () => server.close({ timeoutMs: 2000 }) }
 }
 

@@ -1,10 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { definePlugin, SecretVerifier as PasswordCheck, type AcrContext, type ExternalLogin, type JsonObject, type JsonValue, type PasswordLogin, type Store, type User, type UserService } from '@grantd/core'
+import {
+  definePlugin, SecretVerifier as PasswordCheck,
+  type AcrContext, type ExternalLogin, type JsonObject, type JsonValue, type PasswordLogin, type Store, type User, type UserService,
+} from '@grantd/core'
 
 export interface StaticUserConfig {
   sub: string
   username: string
-  /** In clear (development) or a `$scrypt$` hash (`grantd hash-secret`). */
+  /** In clear (development) or a `$scrypt$` hash (`grantd hash-secret`). Absent: external sign-in only. */
   password?: string
   tenant?: string
   claims: JsonObject
@@ -24,10 +27,14 @@ const SCOPE_CLAIMS: Readonly<Record<string, readonly string[]>> = {
   phone: ['phone_number', 'phone_number_verified'],
 }
 
+/** How long a user created by `autoProvision` is remembered after its last sign-in. */
 const PROVISIONED_TTL = 365 * 24 * 3600
+const SCRYPT_PREFIX = '$scrypt$'
+
+type StaticUser = User & { claims: JsonObject; username?: string }
 
 interface Entry {
-  user: User & { claims: JsonObject }
+  user: StaticUser
   config: StaticUserConfig
   password: PasswordCheck | undefined
 }
@@ -36,10 +43,37 @@ function lowerKey(username: string): string {
   return username.normalize('NFC').toLowerCase()
 }
 
+function linkKey(idp: string, sub: string): string {
+  return `${idp}\u0000${sub}`
+}
+
 /**
- * Users from the config file. Usernames are case-insensitive and unique per tenant;
- * a user of tenant `acme` signs in with `tenant:acme` or with no tenant, never with
- * another. External identities map only through `links` (or `autoProvision`).
+ * A hash nobody's password matches, with the cost of the most expensive configured hash:
+ * checking a password for an unknown user then costs what checking a known one costs.
+ */
+function decoyFor(users: readonly StaticUserConfig[]): PasswordCheck {
+  let costliest: { params: string; cost: number } | undefined
+  for (const u of users) {
+    if (!u.password?.startsWith(SCRYPT_PREFIX)) continue
+    const params = u.password.slice(SCRYPT_PREFIX.length).split('$')[0]!
+    const n = Object.fromEntries(params.split(',').map((kv) => kv.split('=') as [string, string]))
+    const cost = 2 ** Number(n.ln) * Number(n.r) * Number(n.p)
+    if (!costliest || cost > costliest.cost) costliest = { params, cost }
+  }
+  if (!costliest) return new PasswordCheck(randomBytes(32).toString('base64url'))
+  return new PasswordCheck(`${SCRYPT_PREFIX}${costliest.params}$${randomBytes(16).toString('base64url')}$${randomBytes(32).toString('base64url')}`)
+}
+
+/**
+ * Users from the config file (SPEC §3, §6).
+ *
+ * - Usernames are case-insensitive and unique per tenant. A user of tenant `acme` signs
+ *   in with `tenant:acme` or with no tenant, never with another; a user without a tenant
+ *   signs in only without one. A username that several tenants share needs `tenant:`.
+ * - External identities map only through a user's `links`, or, when the provider has
+ *   `autoProvision`, to a user created on first sign-in (kept in the store, so every
+ *   grantd process sharing the store knows it).
+ * - `active: false` users exist (their `sub` stays reserved) but get no tokens.
  */
 export class StaticUsers implements UserService {
   private readonly bySub = new Map<string, Entry>()
@@ -51,26 +85,24 @@ export class StaticUsers implements UserService {
   constructor(users: readonly StaticUserConfig[], private readonly store?: () => Store) {
     for (const config of users) {
       const entry: Entry = {
-        user: { sub: config.sub, ...(config.tenant !== undefined ? { tenant: config.tenant } : {}), username: config.username, claims: config.claims },
+        user: { sub: config.sub, username: config.username, claims: config.claims, ...(config.tenant !== undefined ? { tenant: config.tenant } : {}) },
         config,
         password: config.password !== undefined ? new PasswordCheck(config.password) : undefined,
       }
       this.bySub.set(config.sub, entry)
       const key = lowerKey(config.username)
       this.byUsername.set(key, [...(this.byUsername.get(key) ?? []), entry])
-      for (const link of config.links) this.byLink.set(`${link.idp}\u0000${link.sub}`, entry)
+      for (const link of config.links) this.byLink.set(linkKey(link.idp, link.sub), entry)
     }
-    // A miss must cost what a hit costs: verify against a real hash when any user has one.
-    const hashed = users.find((u) => u.password?.startsWith('$scrypt$'))
-    this.decoy = new PasswordCheck(hashed?.password ?? randomBytes(32).toString('base64url'))
+    this.decoy = decoyFor(users)
   }
 
-  private fitsTenant(entry: Entry, context: AcrContext): boolean {
-    return context.tenant === undefined || entry.config.tenant === context.tenant
+  private fitsTenant(tenant: string | undefined, context: AcrContext): boolean {
+    return context.tenant === undefined || tenant === context.tenant
   }
 
   async authenticate({ username, password, context }: PasswordLogin): Promise<User | undefined> {
-    const candidates = (this.byUsername.get(lowerKey(username)) ?? []).filter((e) => this.fitsTenant(e, context))
+    const candidates = (this.byUsername.get(lowerKey(username)) ?? []).filter((e) => this.fitsTenant(e.config.tenant, context))
     // Without a tenant, a username shared by two tenants is ambiguous: refuse rather than guess.
     const entry = candidates.length === 1 ? candidates[0] : undefined
     if (!entry?.password) {
@@ -78,29 +110,52 @@ export class StaticUsers implements UserService {
       return undefined
     }
     const ok = await entry.password.verify(password)
+    // Checked after the password so a disabled user's answer takes as long as anyone's.
     return ok && entry.config.active ? entry.user : undefined
   }
 
+  /** This service keeps no passwords for external providers: `idp:` on a password grant is refused. */
+  acceptsPasswordIdp(): boolean {
+    return false
+  }
+
   async authenticateExternal({ idp, subject, claims, context, provider }: ExternalLogin): Promise<User | undefined> {
-    const linked = this.byLink.get(`${idp}\u0000${subject}`)
-    if (linked) return linked.config.active && this.fitsTenant(linked, context) ? linked.user : undefined
+    const linked = this.byLink.get(linkKey(idp, subject))
+    if (linked) return linked.config.active && this.fitsTenant(linked.config.tenant, context) ? linked.user : undefined
     if (!provider.autoProvision) return undefined
-    const sub = `${idp}:${createHash('sha256').update(subject).digest('base64url').slice(0, 22)}`
+    const store = this.store?.()
+    if (!store) return undefined
+    // Stable per (provider, upstream sub), and never equal to a configured sub (those have no "idp:" form).
+    const sub = `${idp}:${createHash('sha256').update(linkKey(idp, subject)).digest('base64url').slice(0, 22)}`
+    if (this.bySub.has(sub)) return undefined
+    const prior = await this.readProvisioned(store, sub)
+    // A provisioned user belongs to the tenant it first signed in with.
+    const tenant = prior ? prior.tenant : context.tenant
+    if (!this.fitsTenant(tenant, context)) return undefined
     const kept: JsonObject = {}
     for (const names of Object.values(SCOPE_CLAIMS)) for (const n of names) if (claims[n] !== undefined) kept[n] = claims[n]!
-    const user: User & { claims: JsonObject } = { sub, claims: kept, ...(context.tenant !== undefined ? { tenant: context.tenant } : {}) }
-    // Shared through the store so every grantd process behind the proxy knows the user.
-    await this.store?.().put(`user:${sub}`, JSON.stringify(user), PROVISIONED_TTL)
+    const user: StaticUser = { sub, claims: kept, idp, ...(tenant !== undefined ? { tenant } : {}) }
+    await store.put(`user:${sub}`, JSON.stringify(user), PROVISIONED_TTL)
     return user
+  }
+
+  private async readProvisioned(store: Store, sub: string): Promise<StaticUser | undefined> {
+    const raw = await store.get(`user:${sub}`)
+    if (raw === undefined) return undefined
+    try {
+      return JSON.parse(raw) as StaticUser
+    } catch {
+      return undefined
+    }
   }
 
   async findById(sub: string, context: AcrContext): Promise<User | undefined> {
     const entry = this.bySub.get(sub)
-    if (entry) return entry.config.active && this.fitsTenant(entry, context) ? entry.user : undefined
-    const raw = await this.store?.().get(`user:${sub}`)
-    if (raw === undefined) return undefined
-    const user = JSON.parse(raw) as User & { claims: JsonObject }
-    return context.tenant === undefined || user.tenant === context.tenant ? user : undefined
+    if (entry) return entry.config.active && this.fitsTenant(entry.config.tenant, context) ? entry.user : undefined
+    const store = this.store?.()
+    if (!store || !sub.includes(':')) return undefined
+    const user = await this.readProvisioned(store, sub)
+    return user && this.fitsTenant(user.tenant, context) ? user : undefined
   }
 
   async claims(user: User, scopes: readonly string[]): Promise<JsonObject> {
@@ -121,40 +176,76 @@ export class StaticUsers implements UserService {
   }
 }
 
-function parseOptions(raw: unknown): StaticUsersOptions {
-  const o = (raw ?? {}) as Record<string, unknown>
+/* ------------------------------------------------------------------ options */
+
+const USER_KEYS = ['sub', 'username', 'password', 'tenant', 'claims', 'links', 'active']
+const MAX_FIELD = 256
+
+const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v)
+
+function record(v: unknown, at: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${at}: expected object, got ${typeName(v)}`)
+  return v as Record<string, unknown>
+}
+
+function text(v: unknown, at: string): string {
+  if (typeof v !== 'string') throw new Error(`${at}: expected string, got ${typeName(v)}`)
+  if (v === '') throw new Error(`${at}: must not be empty`)
+  if (v.length > MAX_FIELD) throw new Error(`${at}: at most ${MAX_FIELD} characters`)
+  return v
+}
+
+/** Validate `options`; every error names its key path (`users[1].password: expected string, got number`). */
+export function parseStaticUsersOptions(raw: unknown): StaticUsersOptions {
+  const o = record(raw ?? {}, '(options)')
   for (const k of Object.keys(o)) if (k !== 'users') throw new Error(`${k}: unknown key`)
-  if (!Array.isArray(o.users)) throw new Error('users: expected array')
+  if (!Array.isArray(o.users)) throw new Error(`users: expected array, got ${typeName(o.users)}`)
   const seenSub = new Set<string>()
   const seenName = new Set<string>()
+  const seenLink = new Map<string, string>()
   const users = o.users.map((u: unknown, i: number): StaticUserConfig => {
     const at = `users[${i}]`
-    if (typeof u !== 'object' || u === null || Array.isArray(u)) throw new Error(`${at}: expected object`)
-    const r = u as Record<string, unknown>
-    for (const k of Object.keys(r)) if (!['sub', 'username', 'password', 'tenant', 'claims', 'links', 'active'].includes(k)) throw new Error(`${at}.${k}: unknown key`)
-    for (const k of ['sub', 'username'] as const) if (typeof r[k] !== 'string' || r[k] === '') throw new Error(`${at}.${k}: expected string`)
-    for (const k of ['password', 'tenant'] as const) if (r[k] !== undefined && typeof r[k] !== 'string') throw new Error(`${at}.${k}: expected string`)
-    if (r.claims !== undefined && (typeof r.claims !== 'object' || r.claims === null || Array.isArray(r.claims))) throw new Error(`${at}.claims: expected object`)
-    if (r.active !== undefined && typeof r.active !== 'boolean') throw new Error(`${at}.active: expected boolean`)
-    if (r.links !== undefined && !Array.isArray(r.links)) throw new Error(`${at}.links: expected array`)
+    const r = record(u, at)
+    for (const k of Object.keys(r)) if (!USER_KEYS.includes(k)) throw new Error(`${at}.${k}: unknown key`)
+    const sub = text(r.sub, `${at}.sub`)
+    const username = text(r.username, `${at}.username`)
+    const tenant = r.tenant === undefined ? undefined : text(r.tenant, `${at}.tenant`)
+    let password: string | undefined
+    if (r.password !== undefined) {
+      if (typeof r.password !== 'string') throw new Error(`${at}.password: expected string, got ${typeName(r.password)}`)
+      if (r.password === '') throw new Error(`${at}.password: must not be empty`)
+      password = r.password
+      if (password.startsWith(SCRYPT_PREFIX)) {
+        try {
+          new PasswordCheck(password)
+        } catch {
+          throw new Error(`${at}.password: malformed $scrypt$ hash (make one with grantd hash-secret)`)
+        }
+      }
+    }
+    const claims = r.claims === undefined ? {} : (record(r.claims, `${at}.claims`) as JsonObject)
+    if (r.active !== undefined && typeof r.active !== 'boolean') throw new Error(`${at}.active: expected boolean, got ${typeName(r.active)}`)
+    if (r.links !== undefined && !Array.isArray(r.links)) throw new Error(`${at}.links: expected array, got ${typeName(r.links)}`)
     const links = ((r.links as unknown[] | undefined) ?? []).map((l, j) => {
-      const link = l as Record<string, unknown>
-      if (typeof link !== 'object' || link === null || typeof link.idp !== 'string' || typeof link.sub !== 'string') throw new Error(`${at}.links[${j}]: expected { "idp": string, "sub": string }`)
-      return { idp: link.idp, sub: link.sub }
+      const lat = `${at}.links[${j}]`
+      const link = record(l, lat)
+      for (const k of Object.keys(link)) if (k !== 'idp' && k !== 'sub') throw new Error(`${lat}.${k}: unknown key`)
+      const value = { idp: text(link.idp, `${lat}.idp`), sub: text(link.sub, `${lat}.sub`) }
+      const key = linkKey(value.idp, value.sub)
+      const prior = seenLink.get(key)
+      if (prior) throw new Error(`${lat}: ${value.idp} identity "${value.sub}" is already linked to ${prior}`)
+      seenLink.set(key, at)
+      return value
     })
-    const sub = r.sub as string
-    const nameKey = `${(r.tenant as string | undefined) ?? ''}\u0000${lowerKey(r.username as string)}`
+    const nameKey = `${tenant ?? ''}\u0000${lowerKey(username)}`
     if (seenSub.has(sub)) throw new Error(`${at}.sub: duplicate "${sub}"`)
-    if (seenName.has(nameKey)) throw new Error(`${at}.username: duplicate in its tenant`)
+    if (seenName.has(nameKey)) throw new Error(`${at}.username: duplicate "${username}" in ${tenant === undefined ? 'users without a tenant' : `tenant "${tenant}"`}`)
     seenSub.add(sub)
     seenName.add(nameKey)
-    if (typeof r.password === 'string' && r.password.startsWith('$scrypt$')) {
-      try { new PasswordCheck(r.password) } catch { throw new Error(`${at}.password: malformed $scrypt$ hash`) }
-    }
     return {
-      sub, username: r.username as string, claims: (r.claims as JsonObject | undefined) ?? {}, links, active: (r.active as boolean | undefined) ?? true,
-      ...(r.password !== undefined ? { password: r.password as string } : {}),
-      ...(r.tenant !== undefined ? { tenant: r.tenant as string } : {}),
+      sub, username, claims, links, active: (r.active as boolean | undefined) ?? true,
+      ...(password !== undefined ? { password } : {}),
+      ...(tenant !== undefined ? { tenant } : {}),
     }
   })
   return { users }
@@ -162,7 +253,7 @@ function parseOptions(raw: unknown): StaticUsersOptions {
 
 export default definePlugin({
   name: 'users-static',
-  options: parseOptions,
+  options: parseStaticUsersOptions,
   register(host) {
     host.users(new StaticUsers(host.options.users, () => host.resolve('store')))
   },
