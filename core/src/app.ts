@@ -11,13 +11,16 @@ import type { ServerConfig } from './config.js'
 import { Discovery } from './discovery.js'
 import { ConfigError, OAuthError, StoreUnavailableError } from './errors.js'
 import type { GrantServices, HostConfig, Logger, RequestState, RouteContext, UserService } from './interfaces.js'
+import { INTROSPECTION_PATH, introspectionEndpoint } from './introspection.js'
 import { IssuerResolver, ProxyTrust } from './issuer.js'
 import { KeySet } from './keys.js'
 import { createLogger } from './logger.js'
 import { loadPlugins, PluginRegistry } from './plugin-loader.js'
 import { RefreshFamily } from './refresh-family.js'
+import { REVOCATION_PATH, revocationEndpoint } from './revocation.js'
 import { TOKEN_PATHS, tokenEndpoint } from './token-endpoint.js'
 import { TokenService } from './tokens.js'
+import { USERINFO_PATH, userinfoEndpoint } from './userinfo.js'
 
 export interface GrantdServer {
   readonly app: Koa<RequestState>
@@ -107,6 +110,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     refreshTokens: asValue(refreshTokens),
     tokenIssuer: asValue(tokens),
     acr: asValue({ parse: (value: string | undefined) => parseAcrValues(value, registry.acr) }),
+    // The same array plugins keep appending to: the login page sees every hook, whatever the load order.
+    interactions: asValue(registry.interactions),
   })
   const users = registry.users
   const services: GrantServices = { store, users, tokens, refreshTokens, log }
@@ -169,6 +174,11 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   })
   const token = tokenEndpoint({ registry, clientAuth, tokens, refreshTokens, settings: config.tokens, services: () => services, users: () => users })
   for (const path of TOKEN_PATHS) router.post(path, token)
+  router.post(INTROSPECTION_PATH, introspectionEndpoint({ clientAuth, tokens, refreshTokens }))
+  router.post(REVOCATION_PATH, revocationEndpoint({ clientAuth, tokens, refreshTokens }))
+  const userinfo = userinfoEndpoint({ tokens, users: () => users })
+  router.get(USERINFO_PATH, userinfo)
+  router.post(USERINFO_PATH, userinfo)
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store')
     ctx.body = { status: 'ok' }

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { decodeJwt, jwtVerify } from 'jose'
 import { OAuthError } from './errors.js'
-import type { FormParams } from './form-body.js'
-import type { Client, Store } from './interfaces.js'
+import { readForm, type FormParams } from './form-body.js'
+import type { Client, RouteContext, Store } from './interfaces.js'
 import type { ClientRegistry } from './clients.js'
 
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
@@ -127,4 +127,23 @@ export class ClientAuthenticator {
     if (!fresh) throw invalidClient(false, 'client_assertion jti was already used')
     return registered.client
   }
+}
+
+/**
+ * Read a client-authenticated form POST (introspection, revocation): every parameter at
+ * most once (RFC 6749 §3.2), then the client, authenticated as at the token endpoint.
+ */
+export async function readAuthenticatedForm(ctx: RouteContext, clientAuth: ClientAuthenticator): Promise<{ params: FormParams; client: Client }> {
+  const params = await readForm(ctx.req)
+  for (const name of params.names()) {
+    if (params.count(name) > 1) throw new OAuthError('invalid_request', `parameter ${name.slice(0, 64)} is repeated`)
+  }
+  const issuer = ctx.state.issuer
+  const client = await clientAuth.authenticate({
+    authorization: ctx.get('authorization') || undefined,
+    params,
+    audiences: [issuer, `${issuer}${ctx.path}`, `${issuer}/connect/token`],
+  })
+  ctx.state.clientId = client.client_id
+  return { params, client }
 }

@@ -1,6 +1,12 @@
 import type { Client, RefreshTokenRecord, RefreshTokens, Store, TokenSettings } from './interfaces.js'
 import { randomToken, secretKey } from './tokens.js'
 
+/** What a rotated-out token leaves behind: when it was rotated and what it said. */
+interface Tombstone {
+  rotated_at: number
+  record: RefreshTokenRecord
+}
+
 /**
  * Refresh tokens and their families (RFC 6749 §6, RFC 9700 §4.14).
  *
@@ -8,14 +14,24 @@ import { randomToken, secretKey } from './tokens.js'
  * store can group a family's entries (one Redis Cluster slot) without a lookup, and the
  * record is stored under the SHA-256 of the whole token, never the token itself.
  *
- * With rotation, redeeming consumes the record atomically and leaves a tombstone
- * (`rtu:`). Presenting a token whose tombstone exists means it was rotated out: a
- * replay, so the whole family is revoked. `refreshTokenReuseInterval` seconds after a
- * rotation the tombstone is still honoured for the same client, which absorbs the
- * parallel-refresh race of single-page apps (IdentityServer4#3015); it is 0 by default.
+ * With rotation, redeeming leaves a tombstone (`rtu:`) and then consumes the record
+ * atomically. The tombstone is written *before* the consume, so whoever finds the record
+ * gone also finds the tombstone: of two concurrent redemptions one wins and the other is
+ * a reuse, never a plain miss. Presenting a rotated-out token revokes the whole family
+ * (every refresh token of the grant, and through `gid` every access token).
+ *
+ * `refreshTokenReuseInterval` seconds after a rotation the tombstone is still honoured
+ * for the same client: the parallel-refresh race of single-page apps (two tabs refreshing
+ * with the same token, IdentityServer4#3015) then yields two valid branches instead of a
+ * revoked family. It is 0 by default: strict one-time use.
  */
 export class RefreshFamily implements RefreshTokens {
-  constructor(private readonly store: Store, private readonly settings: TokenSettings) {}
+  /** A revoked family is remembered as long as any of its tokens could still be presented. */
+  private readonly revocationTtl: number
+
+  constructor(private readonly store: Store, private readonly settings: TokenSettings) {
+    this.revocationTtl = Math.max(settings.refreshTokenTtl, settings.accessTokenTtl, 1)
+  }
 
   async issue(record: Omit<RefreshTokenRecord, 'iat' | 'exp'>, ttlSeconds: number): Promise<string> {
     const token = `${record.grant_id}.${randomToken(32)}`
@@ -28,56 +44,57 @@ export class RefreshFamily implements RefreshTokens {
   async redeem(token: string, client: Client): Promise<RefreshTokenRecord | undefined> {
     const family = familyOf(token)
     if (!family) return undefined
-    const key = secretKey(token)
     if (await this.store.isFamilyRevoked(family)) return undefined
+    const key = secretKey(token)
+    const record = live(parse(await this.store.get(`rt:${key}`, { family })), family)
 
-    if (!this.settings.refreshTokenRotation) {
-      const record = parse(await this.store.get(`rt:${key}`, { family }))
-      return record && record.client_id === client.client_id && record.grant_id === family ? record : undefined
+    if (record && record.client_id !== client.client_id) {
+      // RFC 6749 §10.4: a refresh token presented by another client is a compromise signal.
+      await this.revokeFamily(family)
+      return undefined
     }
+    if (!this.settings.refreshTokenRotation) return record
 
-    const raw = await this.store.consume(`rt:${key}`, { family })
-    const record = parse(raw)
     if (record) {
-      if (record.client_id !== client.client_id || record.grant_id !== family) {
-        // RFC 6749 §10.4: a token presented by another client is a compromise signal.
-        await this.store.revokeFamily(family, this.settings.refreshTokenTtl)
-        return undefined
-      }
-      const remaining = record.exp - Math.floor(Date.now() / 1000)
-      if (remaining <= 0) return undefined
-      const tombstone = JSON.stringify({ rotated_at: Date.now(), record })
-      await this.store.put(`rtu:${key}`, tombstone, remaining, { family })
-      return record
+      const remaining = Math.max(1, record.exp - Math.floor(Date.now() / 1000))
+      const tombstone: Tombstone = { rotated_at: Date.now(), record }
+      await this.store.put(`rtu:${key}`, JSON.stringify(tombstone), remaining, { family })
+      if ((await this.store.consume(`rt:${key}`, { family })) !== undefined) return record
+      // Another redemption consumed it between our read and our consume: this one is the reuse.
     }
+    return this.reused(family, key, client)
+  }
 
-    const used = await this.store.get(`rtu:${key}`, { family })
-    if (used === undefined) return undefined
+  /** A token whose record is gone: unknown (no tombstone), a tolerated parallel refresh, or a replay. */
+  private async reused(family: string, key: string, client: Client): Promise<RefreshTokenRecord | undefined> {
+    const tombstone = parseTombstone(await this.store.get(`rtu:${key}`, { family }))
+    if (!tombstone) return undefined
     const grace = this.settings.refreshTokenReuseInterval
-    if (grace > 0) {
-      try {
-        const { rotated_at, record: prior } = JSON.parse(used) as { rotated_at: number; record: RefreshTokenRecord }
-        if (Date.now() - rotated_at <= grace * 1000 && prior.client_id === client.client_id) return prior
-      } catch {
-        // fall through to revocation
-      }
+    if (grace > 0 && tombstone.record.client_id === client.client_id && Date.now() - tombstone.rotated_at <= grace * 1000) {
+      return tombstone.record
     }
-    await this.store.revokeFamily(family, this.settings.refreshTokenTtl)
+    await this.revokeFamily(family)
     return undefined
   }
 
   async peek(token: string): Promise<RefreshTokenRecord | undefined> {
     const family = familyOf(token)
     if (!family || (await this.store.isFamilyRevoked(family))) return undefined
-    const record = parse(await this.store.get(`rt:${secretKey(token)}`, { family }))
-    if (!record || record.exp <= Math.floor(Date.now() / 1000)) return undefined
-    return record
+    return live(parse(await this.store.get(`rt:${secretKey(token)}`, { family })), family)
   }
 
   async revoke(token: string, client: Client): Promise<void> {
-    const record = await this.peek(token)
+    const family = familyOf(token)
+    if (!family) return
+    const key = secretKey(token)
+    // A rotated-out token of the client revokes too: the client says the grant is over.
+    const record = (await this.peek(token)) ?? parseTombstone(await this.store.get(`rtu:${key}`, { family }))?.record
     // RFC 7009 §2.1: a token of another client is not revoked (and the answer is still 200).
-    if (record && record.client_id === client.client_id) await this.store.revokeFamily(record.grant_id, this.settings.refreshTokenTtl)
+    if (record && record.client_id === client.client_id && record.grant_id === family) await this.revokeFamily(family)
+  }
+
+  private revokeFamily(family: string): Promise<void> {
+    return this.store.revokeFamily(family, this.revocationTtl)
   }
 }
 
@@ -88,10 +105,26 @@ function familyOf(token: string): string | undefined {
   return /^[A-Za-z0-9_-]+$/.test(family) ? family : undefined
 }
 
+/** The record, if it is unexpired and really of the family its token names. */
+function live(record: RefreshTokenRecord | undefined, family: string): RefreshTokenRecord | undefined {
+  if (!record || record.grant_id !== family || record.exp <= Math.floor(Date.now() / 1000)) return undefined
+  return record
+}
+
 function parse(raw: string | undefined): RefreshTokenRecord | undefined {
   if (raw === undefined) return undefined
   try {
     return JSON.parse(raw) as RefreshTokenRecord
+  } catch {
+    return undefined
+  }
+}
+
+function parseTombstone(raw: string | undefined): Tombstone | undefined {
+  if (raw === undefined) return undefined
+  try {
+    const value = JSON.parse(raw) as Tombstone
+    return typeof value.rotated_at === 'number' && typeof value.record?.client_id === 'string' ? value : undefined
   } catch {
     return undefined
   }

@@ -1,4 +1,356 @@
-import { definePlugin } from '@grantd/core'
+import {
+  definePlugin, OAuthError, readForm, secretKey, StoreUnavailableError,
+  type AcrContext, type AuthorizationService, type FormParams, type InteractionHandler, type PendingAuthorization,
+  type PluginHost, type RouteContext, type User,
+} from '@grantd/core'
+import { parseAuthorizationRequest, RedirectableError, UnredirectableError, type AuthorizationRequest } from './authorization-request.js'
+import { AuthorizationCodes } from './codes.js'
+import { CookieSigner, newCookieValue, pathBelowIssuer, readCookie, setCookie } from './cookies.js'
+import { errorPage, loginPage, setPageHeaders } from './login-page.js'
+import type { PkceMethod } from './pkce.js'
+import { Sessions, type SessionRecord } from './sessions.js'
 
-// Placeholder until this package is implemented; loading it registers nothing.
-export default definePlugin({ name: 'grant-authorization-code', register() {} })
+export { challengeOf, verifierMatches, isValidVerifier, pkceRequired, type PkceChallenge, type PkceMethod } from './pkce.js'
+
+export interface AuthorizationCodeOptions {
+  /** Seconds a login session (SSO cookie) lasts. */
+  sessionTtl: number
+  /** Seconds a user has to finish signing in. */
+  loginTtl: number
+  /** Failed password attempts per authorization request before it ends with access_denied. */
+  maxLoginAttempts: number
+}
+
+const DEFAULTS: AuthorizationCodeOptions = { sessionTtl: 8 * 3600, loginTtl: 600, maxLoginAttempts: 10 }
+
+export function parseAuthorizationCodeOptions(raw: unknown): AuthorizationCodeOptions {
+  const o = (raw ?? {}) as Record<string, unknown>
+  if (typeof o !== 'object' || Array.isArray(o)) throw new Error('(options): expected object')
+  const out = { ...DEFAULTS }
+  const bounds: Record<keyof AuthorizationCodeOptions, [number, number]> = { sessionTtl: [60, 30 * 86400], loginTtl: [60, 3600], maxLoginAttempts: [1, 1000] }
+  for (const [k, v] of Object.entries(o)) {
+    if (!(k in bounds)) throw new Error(`${k}: unknown key`)
+    const [min, max] = bounds[k as keyof AuthorizationCodeOptions]
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw new Error(`${k}: expected integer`)
+    if (v < min || v > max) throw new Error(`${k}: must be between ${min} and ${max}`)
+    out[k as keyof AuthorizationCodeOptions] = v
+  }
+  return out
+}
+
+/** Binds a login form to the browser it was shown in (CSRF, RFC 9700 §4.7). */
+const BROWSER_COOKIE = 'grantd_login'
+const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/
+export const AUTHORIZE_PATH = '/connect/authorize'
+export const LOGIN_PATH = '/connect/login'
+
+/** A pending authorization as kept in the store (the client by id; it is re-read from config). */
+interface StoredPending {
+  client_id: string
+  redirect_uri: string
+  scope: readonly string[]
+  state?: string
+  nonce?: string
+  code_challenge?: string
+  code_challenge_method?: PkceMethod
+  acr: AcrContext
+  prompt: readonly string[]
+  issuer: string
+  max_age?: number
+  login_hint?: string
+  notices?: string[]
+}
+
+type ClientBound = Omit<PendingAuthorization, 'id' | 'prompt' | 'acr'> & { acr: AcrContext }
+
+/**
+ * The authorization code grant (RFC 6749 §4.1) with PKCE (RFC 7636), its authorization
+ * endpoint and login page (SPEC §6), and the `authorization` service other plugins
+ * (e.g. @grantd/acr-idp) use to finish a sign-in they handled themselves.
+ */
+export default definePlugin<AuthorizationCodeOptions>({
+  name: 'grant-authorization-code',
+  options: parseAuthorizationCodeOptions,
+  register(host: PluginHost<AuthorizationCodeOptions>) {
+    const { sessionTtl, loginTtl, maxLoginAttempts } = host.options
+    const { clients, tokens } = host.config
+    const signer = new CookieSigner(host.config.cookieKeys)
+    const store = () => host.resolve('store')
+    const users = () => host.resolve('users')
+    const interactions = (): readonly InteractionHandler[] => {
+      try {
+        return host.resolve('interactions')
+      } catch {
+        return []
+      }
+    }
+    const longestAccessTtl = Math.max(tokens.accessTokenTtl, ...[...clients.values()].map((c) => c.access_token_ttl ?? 0))
+    const codes = new AuthorizationCodes(store, tokens.codeTtl, Math.max(tokens.refreshTokenTtl, longestAccessTtl), host.log)
+    const sessions = new Sessions(store, signer, sessionTtl)
+    const pendingKey = (id: string): string => `authz:${secretKey(id)}`
+
+    /* --------------------------------------------------------- responses */
+
+    function page(ctx: RouteContext, status: number, title: string, message: string): void {
+      setPageHeaders(ctx)
+      ctx.status = status
+      ctx.body = errorPage(title, message)
+    }
+
+    /** RFC 6749 §4.1.2 / §4.1.2.1 with RFC 9207 `iss` on every response. */
+    function redirectToClient(ctx: RouteContext, target: { redirectUri: string; state?: string | undefined; issuer: string }, params: Record<string, string>): void {
+      const url = new URL(target.redirectUri)
+      for (const [k, v] of Object.entries(params)) url.searchParams.append(k, v)
+      if (target.state !== undefined) url.searchParams.append('state', target.state)
+      url.searchParams.append('iss', target.issuer)
+      ctx.set('Cache-Control', 'no-store')
+      ctx.set('Pragma', 'no-cache')
+      ctx.redirect(url.href)
+    }
+
+    /**
+     * Browser-facing routes never answer with JSON: errors after the redirect_uri is known
+     * go back to the client (§4.1.2.1), everything else ends on an HTML page.
+     */
+    async function browserRoute(ctx: RouteContext, target: ClientBound | undefined, run: () => Promise<void>): Promise<void> {
+      try {
+        await run()
+      } catch (err) {
+        if (err instanceof StoreUnavailableError) {
+          host.log.warn({ err: err.message }, 'store unavailable during sign-in')
+          if (target) return redirectToClient(ctx, target, { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable' })
+          return page(ctx, 503, 'Temporarily unavailable', 'Signing in is temporarily unavailable. Please try again in a moment.')
+        }
+        if (err instanceof OAuthError) {
+          if (target) return redirectToClient(ctx, target, { error: err.error, error_description: err.message })
+          return page(ctx, err.status >= 500 ? err.status : 400, 'Sign-in failed', err.message)
+        }
+        host.log.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'sign-in failed')
+        page(ctx, 500, 'Sign-in failed', 'Something went wrong while signing you in.')
+      }
+    }
+
+    /* ------------------------------------------------ pending authorizations */
+
+    function toPending(id: string, s: StoredPending): PendingAuthorization | undefined {
+      const client = clients.get(s.client_id)
+      if (!client || !client.redirect_uris.includes(s.redirect_uri)) return undefined
+      return {
+        id, client, redirectUri: s.redirect_uri, scope: s.scope, acr: s.acr, prompt: s.prompt, issuer: s.issuer,
+        ...(s.state !== undefined ? { state: s.state } : {}),
+        ...(s.nonce !== undefined ? { nonce: s.nonce } : {}),
+        ...(s.code_challenge !== undefined ? { codeChallenge: s.code_challenge } : {}),
+        ...(s.code_challenge_method !== undefined ? { codeChallengeMethod: s.code_challenge_method } : {}),
+      }
+    }
+
+    async function readPending(id: string): Promise<{ pending: PendingAuthorization; stored: StoredPending } | undefined> {
+      if (!COOKIE_VALUE.test(id)) return undefined
+      const raw = await store().get(pendingKey(id))
+      if (raw === undefined) return undefined
+      let stored: StoredPending
+      try {
+        stored = JSON.parse(raw) as StoredPending
+      } catch {
+        return undefined
+      }
+      const pending = toPending(id, stored)
+      return pending ? { pending, stored } : undefined
+    }
+
+    async function savePending(id: string, request: AuthorizationRequest, notices?: string[]): Promise<void> {
+      const stored: StoredPending = {
+        client_id: request.client.client_id, redirect_uri: request.redirectUri, scope: request.scope, acr: request.acr,
+        prompt: request.prompt, issuer: request.issuer,
+        ...(request.state !== undefined ? { state: request.state } : {}),
+        ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
+        ...(request.codeChallenge !== undefined ? { code_challenge: request.codeChallenge } : {}),
+        ...(request.codeChallengeMethod !== undefined ? { code_challenge_method: request.codeChallengeMethod } : {}),
+        ...(request.maxAge !== undefined ? { max_age: request.maxAge } : {}),
+        ...(request.loginHint !== undefined ? { login_hint: request.loginHint } : {}),
+        ...(notices && notices.length > 0 ? { notices } : {}),
+      }
+      await store().put(pendingKey(id), JSON.stringify(stored), loginTtl)
+    }
+
+    /* ------------------------------------------------------------- codes */
+
+    async function issueCode(ctx: RouteContext, request: ClientBound, session: SessionRecord): Promise<void> {
+      const code = await codes.issue({
+        client_id: request.client.client_id,
+        redirect_uri: request.redirectUri,
+        scope: request.scope,
+        sub: session.sub,
+        auth_time: session.auth_time,
+        iss: request.issuer,
+        context: request.acr,
+        ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
+        ...(session.acr !== undefined ? { acr: session.acr } : {}),
+        ...(session.amr !== undefined ? { amr: session.amr } : {}),
+        ...(session.idp !== undefined ? { idp: session.idp } : {}),
+        ...(request.codeChallenge !== undefined ? { code_challenge: request.codeChallenge } : {}),
+        ...(request.codeChallengeMethod !== undefined ? { code_challenge_method: request.codeChallengeMethod } : {}),
+      })
+      redirectToClient(ctx, request, { code })
+    }
+
+    /** Single sign-on: an existing session answers the request when it satisfies it. */
+    async function sessionFits(session: SessionRecord, request: AuthorizationRequest): Promise<boolean> {
+      if (request.prompt.includes('login')) return false
+      const age = Math.floor(Date.now() / 1000) - session.auth_time
+      // OIDC Core §3.1.2.1 max_age; max_age=0 always asks again.
+      if (request.maxAge !== undefined && age >= request.maxAge) return false
+      if (request.acr.tenant !== undefined && session.tenant !== request.acr.tenant) return false
+      if (request.acr.idp !== undefined && session.idp !== request.acr.idp) return false
+      return (await users().findById(session.sub, request.acr)) !== undefined
+    }
+
+    /* ------------------------------------------------------------ service */
+
+    const service: AuthorizationService = {
+      async load(id) {
+        return (await readPending(id))?.pending
+      },
+      async complete(ctx, pending, user: User, auth) {
+        // Single use: a double-submitted form or a replayed callback finds nothing.
+        if ((await store().consume(pendingKey(pending.id))) === undefined) {
+          return page(ctx, 400, 'This sign-in request has expired', 'The sign-in took too long or was already completed.')
+        }
+        const session: SessionRecord = {
+          sub: user.sub,
+          auth_time: Math.floor(Date.now() / 1000),
+          ...(auth.amr && auth.amr.length > 0 ? { amr: [...auth.amr] } : {}),
+          ...(auth.acr !== undefined ? { acr: auth.acr } : {}),
+          ...(auth.idp !== undefined ? { idp: auth.idp } : {}),
+          ...(typeof user.tenant === 'string' ? { tenant: user.tenant } : {}),
+        }
+        await sessions.start(ctx, session)
+        await issueCode(ctx, pending, session)
+      },
+      async fail(ctx, pending, error, description) {
+        await store().delete(pendingKey(pending.id))
+        redirectToClient(ctx, pending, { error, ...(description !== undefined ? { error_description: description } : {}) })
+      },
+    }
+    host.provide('authorization', service)
+
+    /* ---------------------------------------------------------- login page */
+
+    async function showLogin(ctx: RouteContext, pending: PendingAuthorization, stored: StoredPending, view: { error?: string; username?: string; status?: number } = {}): Promise<void> {
+      const existing = readCookie(ctx, BROWSER_COOKIE)
+      const browser = existing !== undefined && COOKIE_VALUE.test(existing) ? existing : newCookieValue()
+      setCookie(ctx, BROWSER_COOKIE, browser, { path: pathBelowIssuer(pending.issuer, '/connect'), maxAge: loginTtl })
+      const options = interactions()
+        .flatMap((hook) => hook.loginOptions?.(pending) ?? [])
+        .map((o) => ({ label: o.label, href: o.href.startsWith('/') ? `${pending.issuer}${o.href}` : o.href }))
+        .filter((o) => /^https?:\/\//i.test(o.href))
+      const action = `${pending.issuer}${LOGIN_PATH}`
+      setPageHeaders(ctx, [action, pending.redirectUri])
+      ctx.status = view.status ?? 200
+      const username = view.username ?? stored.login_hint
+      ctx.body = loginPage({
+        action,
+        pendingId: pending.id,
+        csrf: signer.macOf('csrf', `${pending.id}.${browser}`),
+        clientName: pending.client.client_name ?? pending.client.client_id,
+        notices: stored.notices ?? [],
+        options,
+        ...(username !== undefined ? { username } : {}),
+        ...(view.error !== undefined ? { error: view.error } : {}),
+      })
+    }
+
+    host.route('get', AUTHORIZE_PATH, async (ctx) => {
+      let request: AuthorizationRequest
+      try {
+        request = parseAuthorizationRequest(ctx.querystring, clients, host.resolve('acr'), ctx.state.issuer)
+      } catch (err) {
+        if (err instanceof UnredirectableError) return page(ctx, 400, err.title, err.message)
+        if (err instanceof RedirectableError) {
+          return redirectToClient(ctx, { redirectUri: err.redirectUri, state: err.state, issuer: ctx.state.issuer }, { error: err.error.error, error_description: err.error.message })
+        }
+        throw err
+      }
+      ctx.state.clientId = request.client.client_id
+      await browserRoute(ctx, request, async () => {
+        const session = await sessions.read(ctx)
+        if (session && (await sessionFits(session, request))) return issueCode(ctx, request, session)
+
+        const id = newCookieValue()
+        await savePending(id, request)
+        const pending = (await readPending(id))!.pending
+        const notices: string[] = []
+        for (const hook of interactions()) {
+          if (!hook.beforeLogin) continue
+          const outcome = await hook.beforeLogin(ctx, pending)
+          if (outcome === 'handled') return
+          if (outcome && typeof outcome.notice === 'string') notices.push(outcome.notice)
+        }
+        // OIDC Core §3.1.2.6: no interaction allowed and nobody signed in.
+        if (request.prompt.includes('none')) return service.fail(ctx, pending, 'login_required', 'the user is not signed in')
+        if (notices.length > 0) await savePending(id, request, notices)
+        const loaded = await readPending(id)
+        if (!loaded) return page(ctx, 400, 'This sign-in request has expired', 'Please go back to the application and try again.')
+        await showLogin(ctx, loaded.pending, loaded.stored)
+      })
+    })
+
+    host.route('post', LOGIN_PATH, async (ctx) => {
+      let params: FormParams
+      try {
+        params = await readForm(ctx.req)
+        for (const name of params.names()) if (params.count(name) > 1) throw new OAuthError('invalid_request', 'a form field is repeated')
+      } catch (err) {
+        if (!(err instanceof OAuthError)) throw err
+        return page(ctx, err.status === 413 ? 413 : 400, 'Sign-in failed', 'The sign-in form could not be read.')
+      }
+      const id = params.get('pending')
+      const loaded = id === undefined ? undefined : await browserSafeRead(ctx, id)
+      if (loaded === null) return
+      if (!loaded) return page(ctx, 400, 'This sign-in request has expired', 'The sign-in took too long or was already completed.')
+      const { pending, stored } = loaded
+      ctx.state.clientId = pending.client.client_id
+
+      // Login CSRF: the form must come from a page this server rendered for this browser.
+      const browser = readCookie(ctx, BROWSER_COOKIE)
+      const csrf = params.get('csrf')
+      if (browser === undefined || csrf === undefined || !COOKIE_VALUE.test(browser) || !signer.matches('csrf', `${pending.id}.${browser}`, csrf)) {
+        host.log.warn({ client_id: pending.client.client_id }, 'login form rejected: CSRF check failed')
+        return page(ctx, 403, 'Sign-in blocked', 'This sign-in form was not submitted from the page it was shown on. Go back to the application and try again.')
+      }
+
+      await browserRoute(ctx, pending, async () => {
+        const attempts = await store().increment(`authz-tries:${secretKey(pending.id)}`, loginTtl)
+        if (attempts > maxLoginAttempts) return service.fail(ctx, pending, 'access_denied', 'too many failed sign-in attempts')
+        const username = params.get('username')
+        const password = params.get('password')
+        if (username === undefined || password === undefined) {
+          return showLogin(ctx, pending, stored, { error: 'Enter your username and password.', ...(username !== undefined ? { username } : {}), status: 400 })
+        }
+        if (username.length > 256 || password.length > 1024) return showLogin(ctx, pending, stored, { error: 'The username or password is incorrect.', status: 401 })
+        const user = await users().authenticate({ username, password, context: pending.acr, client: pending.client })
+        if (!user) return showLogin(ctx, pending, stored, { error: 'The username or password is incorrect.', username, status: 401 })
+        await service.complete(ctx, pending, user, { amr: ['pwd'] })
+      })
+    })
+
+    /** Read the pending request for the login form; `null` when an error page was already written. */
+    async function browserSafeRead(ctx: RouteContext, id: string): Promise<{ pending: PendingAuthorization; stored: StoredPending } | undefined | null> {
+      try {
+        return await readPending(id)
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err
+        page(ctx, 503, 'Temporarily unavailable', 'Signing in is temporarily unavailable. Please try again in a moment.')
+        return null
+      }
+    }
+
+    host.grant({
+      type: 'authorization_code',
+      parameters: ['code', 'redirect_uri', 'code_verifier'],
+      required: ['code', 'redirect_uri'],
+      allowPublicClients: true,
+      handle: (req) => codes.redeem(req),
+    })
+  },
+})

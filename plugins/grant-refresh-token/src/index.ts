@@ -1,4 +1,73 @@
-import { definePlugin } from '@grantd/core'
+import { definePlugin, OAuthError, type AcrContext, type GrantRequest, type RefreshTokenRecord } from '@grantd/core'
 
-// Placeholder until this package is implemented; loading it registers nothing.
-export default definePlugin({ name: 'grant-refresh-token', register() {} })
+function invalidGrant(detail: string): OAuthError {
+  return new OAuthError('invalid_grant', 'the refresh token is invalid, expired, revoked or was already used', { detail })
+}
+
+/** RFC 6749 §6: the requested scope may narrow the original grant, never widen it. */
+function narrowedScope(requested: readonly string[] | undefined, granted: readonly string[]): readonly string[] {
+  if (requested === undefined || requested.length === 0) return granted
+  const extra = requested.filter((s) => !granted.includes(s))
+  if (extra.length > 0) throw new OAuthError('invalid_scope', 'the requested scope exceeds the scope originally granted')
+  return requested
+}
+
+function contextOf(record: RefreshTokenRecord): AcrContext {
+  return record.context ?? { raw: [] }
+}
+
+/**
+ * RFC 6749 §6 `refresh_token` grant. The core keeps the families (rotation, reuse
+ * detection, revocation: core/src/refresh-family.ts); this grant decides what a refresh
+ * yields: the original subject, the original or a narrower scope, the same grant id (so
+ * a new refresh token joins the family and access tokens carry its `gid`), and a new ID
+ * token that still names the original authentication (OIDC Core §12.2).
+ */
+export default definePlugin({
+  name: 'grant-refresh-token',
+  register(host) {
+    const rotation = host.config.tokens.refreshTokenRotation
+
+    host.grant({
+      type: 'refresh_token',
+      parameters: ['refresh_token'],
+      required: ['refresh_token'],
+      // Public clients hold refresh tokens too (RFC 9700 §4.14.2: with rotation).
+      allowPublicClients: true,
+      async handle({ client, params, requestedScope, services }: GrantRequest) {
+        const token = params.refresh_token!
+        // Refuse what can be refused without using the token up: a widened scope or a
+        // disabled user must not burn the token (or, with rotation, the family).
+        const current = await services.refreshTokens.peek(token)
+        if (current && current.client_id === client.client_id) {
+          narrowedScope(requestedScope, current.scope)
+          if (!(await services.users.isActive(current.sub, contextOf(current)))) throw invalidGrant('user is no longer active')
+        }
+
+        const record = await services.refreshTokens.redeem(token, client)
+        if (!record) throw invalidGrant('unknown, expired, revoked, reused or of another client')
+        const scope = narrowedScope(requestedScope, record.scope)
+        if (!(await services.users.isActive(record.sub, contextOf(record)))) throw invalidGrant('user is no longer active')
+
+        const session = record.session ?? {}
+        const amr = Array.isArray(session.amr) ? session.amr.filter((v): v is string => typeof v === 'string') : undefined
+        return {
+          subject: record.sub,
+          scope,
+          grantId: record.grant_id,
+          // Rotation: every use returns a new token of the family, with the original scope.
+          // Without rotation the client keeps using the token it has: none is issued.
+          refreshToken: rotation,
+          refreshScope: record.scope,
+          context: contextOf(record),
+          session,
+          idToken: {
+            ...(typeof session.auth_time === 'number' ? { authTime: session.auth_time } : {}),
+            ...(typeof session.acr === 'string' ? { acr: session.acr } : {}),
+            ...(amr && amr.length > 0 ? { amr } : {}),
+          },
+        }
+      },
+    })
+  },
+})

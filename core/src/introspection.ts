@@ -1,0 +1,88 @@
+import { readAuthenticatedForm, type ClientAuthenticator } from './client-auth.js'
+import { OAuthError } from './errors.js'
+import type { AccessTokenClaims, Client, JsonObject, RefreshTokenRecord, RouteContext } from './interfaces.js'
+import type { RefreshFamily } from './refresh-family.js'
+import { formatScope } from './scope.js'
+import type { TokenService } from './tokens.js'
+
+export const INTROSPECTION_PATH = '/connect/introspect'
+
+export interface IntrospectionDeps {
+  clientAuth: ClientAuthenticator
+  tokens: TokenService
+  refreshTokens: RefreshFamily
+}
+
+/** RFC 7662 §2.2: anything the caller may not learn about is simply inactive, with no other member. */
+const INACTIVE: JsonObject = { active: false }
+
+/**
+ * Which tokens a caller may introspect (RFC 7662 §4 lets the server decide): an access
+ * token issued to the caller or naming it in `aud` (a resource server checking tokens
+ * meant for it), a refresh token only of the caller. Everything else answers
+ * `{"active": false}`, so the endpoint never confirms another client's token exists.
+ */
+function mayIntrospectAccess(claims: AccessTokenClaims, client: Client): boolean {
+  if (claims.client_id === client.client_id) return true
+  const aud = claims.aud
+  return aud === client.client_id || (Array.isArray(aud) && aud.includes(client.client_id))
+}
+
+function describeAccess(claims: AccessTokenClaims): JsonObject {
+  const out: JsonObject = {
+    active: true,
+    token_type: 'Bearer',
+    scope: claims.scope,
+    client_id: claims.client_id,
+    sub: claims.sub,
+    aud: claims.aud,
+    iss: claims.iss,
+    exp: claims.exp,
+    iat: claims.iat,
+    jti: claims.jti,
+  }
+  if (typeof claims.auth_time === 'number') out.auth_time = claims.auth_time
+  if (typeof claims.acr === 'string') out.acr = claims.acr
+  return out
+}
+
+function describeRefresh(record: RefreshTokenRecord, issuer: string): JsonObject {
+  return {
+    active: true,
+    scope: formatScope(record.scope),
+    client_id: record.client_id,
+    sub: record.sub,
+    iss: issuer,
+    exp: record.exp,
+    iat: record.iat,
+  }
+}
+
+/**
+ * The introspection endpoint (RFC 7662): confidential clients only (§2.1 requires the
+ * caller to be authorized; a public client has no credentials to prove it). The
+ * `token_type_hint` (§2.1) decides which kind is looked up first; the other is tried next.
+ */
+export function introspectionEndpoint(deps: IntrospectionDeps): (ctx: RouteContext) => Promise<void> {
+  return async function introspect(ctx: RouteContext): Promise<void> {
+    ctx.set('Cache-Control', 'no-store')
+    ctx.set('Pragma', 'no-cache')
+    const { params, client } = await readAuthenticatedForm(ctx, deps.clientAuth)
+    if (!client.confidential) throw new OAuthError('invalid_client', 'public clients may not introspect tokens', { status: 401 })
+    const token = params.get('token')
+    if (token === undefined) throw new OAuthError('invalid_request', 'token is missing')
+    const refreshFirst = params.get('token_type_hint') === 'refresh_token'
+
+    const asAccess = async (): Promise<JsonObject | undefined> => {
+      const claims = await deps.tokens.verifyAccessToken(token, ctx.state.issuer)
+      return claims && mayIntrospectAccess(claims, client) ? describeAccess(claims) : undefined
+    }
+    const asRefresh = async (): Promise<JsonObject | undefined> => {
+      const record = await deps.refreshTokens.peek(token)
+      return record && record.client_id === client.client_id ? describeRefresh(record, ctx.state.issuer) : undefined
+    }
+    const [first, second] = refreshFirst ? [asRefresh, asAccess] : [asAccess, asRefresh]
+    ctx.type = 'application/json'
+    ctx.body = (await first()) ?? (await second()) ?? INACTIVE
+  }
+}
