@@ -51,33 +51,41 @@ export class MemoryStore implements Store {
     }
   }
 
+  /** An entry is addressed by (family, key), as in the Redis store's hash-tagged keys. */
+  private slot(key: string, options?: EntryOptions): string {
+    return options?.family !== undefined ? `{${options.family}}\u0000${key}` : key
+  }
+
   async put(key: string, value: string, ttlSeconds: number, options?: EntryOptions): Promise<void> {
     if (!(ttlSeconds > 0)) throw new RangeError('ttlSeconds must be positive')
-    this.set(key, value, ttlSeconds, options?.family)
+    this.set(this.slot(key, options), value, ttlSeconds, options?.family)
   }
 
   async add(key: string, value: string, ttlSeconds: number, options?: EntryOptions): Promise<boolean> {
     if (!(ttlSeconds > 0)) throw new RangeError('ttlSeconds must be positive')
-    if (this.live(key)) return false
-    this.set(key, value, ttlSeconds, options?.family)
+    const slot = this.slot(key, options)
+    if (this.live(slot)) return false
+    this.set(slot, value, ttlSeconds, options?.family)
     return true
   }
 
-  async get(key: string): Promise<string | undefined> {
-    return this.live(key)?.value
+  async get(key: string, options?: EntryOptions): Promise<string | undefined> {
+    return this.live(this.slot(key, options))?.value
   }
 
-  async consume(key: string): Promise<string | undefined> {
-    const entry = this.live(key)
+  async consume(key: string, options?: EntryOptions): Promise<string | undefined> {
+    const slot = this.slot(key, options)
+    const entry = this.live(slot)
     if (!entry) return undefined
-    this.remove(key, entry)
+    this.remove(slot, entry)
     return entry.value
   }
 
-  async delete(key: string): Promise<boolean> {
-    const entry = this.live(key)
+  async delete(key: string, options?: EntryOptions): Promise<boolean> {
+    const slot = this.slot(key, options)
+    const entry = this.live(slot)
     if (!entry) return false
-    this.remove(key, entry)
+    this.remove(slot, entry)
     return true
   }
 

@@ -1,0 +1,143 @@
+/**
+ * The one store contract suite (SPEC §8): every store adapter — memory, Redis, Redis
+ * Cluster, and any a user writes — must pass it. Call it from a tap test with a factory
+ * that returns a fresh, empty store (e.g. a unique key prefix).
+ */
+import type { Store } from '@grantd/core'
+
+type Tap = typeof import('tap')['default']
+type Test = Parameters<Parameters<Tap['test']>[1]>[0]
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export function storeContract(t: Test, name: string, makeStore: () => Promise<Store>): void {
+  let n = 0
+  const fresh = (prefix: string) => `${prefix}-${process.pid}-${Date.now()}-${++n}`
+
+  t.test(`${name}: put / get / delete`, async (t) => {
+    const store = await makeStore()
+    const key = fresh('k')
+    t.equal(await store.get(key), undefined, 'absent key reads undefined')
+    await store.put(key, 'v1', 60)
+    t.equal(await store.get(key), 'v1')
+    await store.put(key, 'v2', 60)
+    t.equal(await store.get(key), 'v2', 'put overwrites')
+    t.equal(await store.delete(key), true)
+    t.equal(await store.delete(key), false, 'second delete finds nothing')
+    t.equal(await store.get(key), undefined)
+  })
+
+  t.test(`${name}: add only when absent`, async (t) => {
+    const store = await makeStore()
+    const key = fresh('add')
+    t.equal(await store.add(key, 'first', 60), true)
+    t.equal(await store.add(key, 'second', 60), false)
+    t.equal(await store.get(key), 'first')
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => store.add(fresh('race') + 'x', String(i), 60)))
+    t.ok(results.every((r) => r === true), 'distinct keys all succeed')
+    const same = fresh('same')
+    const raced = await Promise.all(Array.from({ length: 30 }, (_, i) => store.add(same, String(i), 60)))
+    t.equal(raced.filter(Boolean).length, 1, 'of 30 concurrent adds of one key exactly one wins')
+  })
+
+  t.test(`${name}: consume is atomic`, async (t) => {
+    const store = await makeStore()
+    const key = fresh('code')
+    await store.put(key, 'the-value', 60)
+    const results = await Promise.all(Array.from({ length: 50 }, () => store.consume(key)))
+    const winners = results.filter((r) => r !== undefined)
+    t.equal(winners.length, 1, 'of 50 concurrent consumers exactly one gets the value')
+    t.equal(winners[0], 'the-value')
+    t.equal(await store.get(key), undefined, 'consumed value is gone')
+    t.equal(await store.consume(fresh('never')), undefined, 'consuming an absent key is undefined')
+
+    const fam = fresh('fam')
+    await store.put('fk', 'fv', 60, { family: fam })
+    const famResults = await Promise.all(Array.from({ length: 50 }, () => store.consume('fk', { family: fam })))
+    t.equal(famResults.filter((r) => r !== undefined).length, 1, 'family entries consume atomically too')
+  })
+
+  t.test(`${name}: expiry`, async (t) => {
+    const store = await makeStore()
+    const key = fresh('ttl')
+    await store.put(key, 'short', 1)
+    t.equal(await store.get(key), 'short')
+    await sleep(2100)
+    t.equal(await store.get(key), undefined, 'expired after its TTL')
+    t.equal(await store.consume(key), undefined)
+    t.equal(await store.add(key, 'again', 60), true, 'an expired key can be added again')
+  })
+
+  t.test(`${name}: increment`, async (t) => {
+    const store = await makeStore()
+    const key = fresh('ctr')
+    t.equal(await store.increment(key, 60), 1)
+    t.equal(await store.increment(key, 60), 2)
+    const many = await Promise.all(Array.from({ length: 20 }, () => store.increment(key, 60)))
+    t.same([...many].sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 3), 'concurrent increments are serialised')
+    const short = fresh('ctr-ttl')
+    await store.increment(short, 1)
+    await sleep(2100)
+    t.equal(await store.increment(short, 1), 1, 'a counter restarts after its window')
+  })
+
+  t.test(`${name}: family revocation`, async (t) => {
+    const store = await makeStore()
+    const family = fresh('grant')
+    const other = fresh('grant')
+    await store.put('rt:a', 'A', 60, { family })
+    await store.put('rt:b', 'B', 60, { family })
+    await store.put('code:c', 'C', 60, { family })
+    await store.put('rt:a', 'other-family', 60, { family: other })
+    await store.put('plain', 'P', 60)
+    t.equal(await store.get('rt:a', { family }), 'A')
+    t.equal(await store.isFamilyRevoked(family), false)
+    await store.revokeFamily(family, 60)
+    t.equal(await store.isFamilyRevoked(family), true)
+    t.equal(await store.get('rt:a', { family }), undefined, 'every entry of the family is gone')
+    t.equal(await store.get('rt:b', { family }), undefined)
+    t.equal(await store.consume('code:c', { family }), undefined)
+    t.equal(await store.get('rt:a', { family: other }), 'other-family', 'another family is untouched')
+    t.equal(await store.isFamilyRevoked(other), false)
+    t.equal(await store.get('plain'), 'P', 'entries outside families are untouched')
+    await store.revokeFamily(fresh('empty'), 60)
+    t.pass('revoking an empty family is fine')
+    const brief = fresh('brief')
+    await store.revokeFamily(brief, 1)
+    await sleep(2100)
+    t.equal(await store.isFamilyRevoked(brief), false, 'the revocation marker expires with its TTL')
+  })
+
+  t.test(`${name}: large and odd values, unusual keys`, async (t) => {
+    const store = await makeStore()
+    const big = 'x'.repeat(512 * 1024)
+    await store.put(fresh('big'), big, 60)
+    const bigKey = fresh('big2')
+    await store.put(bigKey, big, 60)
+    t.equal((await store.get(bigKey))?.length, big.length, '512 KiB value round-trips')
+    const odd = ['', ' ', '\u0000nul', 'emoji 🔑', 'quote " \' \\ ', '{"json":true}', 'line\r\nbreak', 'ünïcødé']
+    for (const value of odd) {
+      const key = fresh('odd')
+      await store.put(key, value, 60)
+      t.equal(await store.get(key), value, `value ${JSON.stringify(value).slice(0, 20)} round-trips`)
+    }
+    const keys = ['with space', 'colon:colon', 'brace{tag}', '}{', 'slash/and\\back', 'ünï', 'a'.repeat(300), '*?[glob]']
+    for (const k of keys) {
+      const key = fresh(k)
+      await store.put(key, k, 60)
+      t.equal(await store.get(key), k, `key ${JSON.stringify(k).slice(0, 20)} works`)
+      t.equal(await store.consume(key), k)
+    }
+    const famOdd = fresh('fam {odd}')
+    await store.put('x y', 'v', 60, { family: famOdd })
+    t.equal(await store.get('x y', { family: famOdd }), 'v')
+    await store.revokeFamily(famOdd, 60)
+    t.equal(await store.get('x y', { family: famOdd }), undefined, 'families with odd names revoke too')
+  })
+
+  t.test(`${name}: ping`, async (t) => {
+    const store = await makeStore()
+    await store.ping()
+    t.pass('ping resolves')
+  })
+}
