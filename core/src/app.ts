@@ -1,4 +1,5 @@
-import { createServer as createHttpServer, type Server } from 'node:http'
+import { createServer as createHttpServer, STATUS_CODES, type Server } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import Koa from 'koa'
@@ -17,6 +18,7 @@ import { KeySet } from './keys.js'
 import { createLogger } from './logger.js'
 import { loadPlugins, PluginRegistry } from './plugin-loader.js'
 import { RefreshFamily } from './refresh-family.js'
+import { throttleSignIns } from './throttle.js'
 import { REVOCATION_PATH, revocationEndpoint } from './revocation.js'
 import { TOKEN_PATHS, tokenEndpoint } from './token-endpoint.js'
 import { TokenService } from './tokens.js'
@@ -65,19 +67,22 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   const log = options.log ?? createLogger(config.log.level)
   const trust = new ProxyTrust(config.proxy.trust)
   const clients = new ClientRegistry(config.clients)
+  // Warnings wait for the boot checks: a config that fails to load prints only its one-line error.
+  const bootWarnings: Array<() => void> = []
 
   let keys = options.keys
   if (!keys) {
     if (config.keys) keys = await KeySet.fromFile(config.keys.file)
     else {
-      keys = await KeySet.generate('ES256')
-      log.warn({ kid: keys.signing.kid }, 'no keys configured: using an ephemeral ES256 key; tokens will not survive a restart')
+      const generated = await KeySet.generate('ES256')
+      keys = generated
+      bootWarnings.push(() => log.warn({ kid: generated.signing.kid }, 'no keys configured: using an ephemeral ES256 key; tokens will not survive a restart'))
     }
   }
   let cookieKeys = config.cookies.keys
   if (cookieKeys.length === 0) {
     cookieKeys = [randomBytes(32).toString('base64url')]
-    log.warn({}, 'no cookies.keys configured: sessions will not survive a restart or span processes')
+    bootWarnings.push(() => log.warn({}, 'no cookies.keys configured: sessions will not survive a restart or span processes'))
   }
 
   const hostConfig: HostConfig = {
@@ -96,12 +101,16 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   if (!registry.users) {
     registry.users = NO_USERS
     registry.register('users', NO_USERS, 'core')
-    if (config.clients.some((c) => c.grant_types.some((g) => g !== 'client_credentials'))) log.warn({}, 'no users configured: user sign-in always fails')
+    if (config.clients.some((c) => c.grant_types.some((g) => g !== 'client_credentials'))) bootWarnings.push(() => log.warn({}, 'no users configured: user sign-in always fails'))
   }
+  // Brute-force limits wrap whatever user service is configured, for every caller (throttle.ts).
+  registry.users = throttleSignIns(registry.users, store, config.throttle)
+  registry.container.register('users', asValue(registry.users))
   // Fastify-style boot check: a client may only name grants that are loaded.
   config.clients.forEach((c, i) => c.grant_types.forEach((g, j) => {
     if (!registry.grants.has(g)) throw new ConfigError(`clients[${i}].grant_types[${j}]: grant type "${g}" is not loaded by any plugin`)
   }))
+  for (const warn of bootWarnings) warn()
 
   const tokens = new TokenService(keys, store, config.tokens)
   const refreshTokens = new RefreshFamily(store, config.tokens)
@@ -133,6 +142,11 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       await next()
       if (ctx.status === 404 && ctx.body === undefined) throw new OAuthError('not_found', 'no such endpoint', { status: 404 })
       if (ctx.status === 405 && ctx.body === undefined) throw new OAuthError('invalid_request', 'method not allowed', { status: 405 })
+      // A page a plugin forgot to lock down still may not run scripts or be framed (clickjacking, RFC 9700 §4.16).
+      if (ctx.response.is('html')) {
+        if (!ctx.response.get('Content-Security-Policy')) ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        if (!ctx.response.get('X-Frame-Options')) ctx.set('X-Frame-Options', 'DENY')
+      }
     } catch (err) {
       writeError(ctx, err, log)
     } finally {
@@ -149,15 +163,22 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   app.use(async (ctx, next) => {
     const state = issuers.resolve(ctx.req)
     if (!state) throw new OAuthError('invalid_request', 'bad Host or forwarded headers')
+    // Node keeps only the first of two Host or Authorization headers. RFC 9112 §3.2 requires a 400 for two Hosts;
+    // for two sets of credentials, which one counts would be a guess (RFC 6749 §3.2 spirit).
+    const repeated = repeatedSingletonHeader(ctx.req.rawHeaders)
+    if (repeated) throw new OAuthError('invalid_request', `${repeated} header is repeated`)
     ctx.state.issuer = state.issuer
     ctx.state.clientIp = state.clientIp
     ctx.state.secure = state.secure
     await next()
   })
 
+  // Without a configured issuer the document depends on these headers: a shared cache must key on them (SPEC §4).
+  const discoveryVary = config.issuer ? undefined : trust.enabled ? 'Host, X-Forwarded-Proto, X-Forwarded-Host, X-Forwarded-Prefix' : 'Host'
   router.get('/.well-known/openid-configuration', (ctx) => {
     ctx.type = 'application/json'
     ctx.set('Cache-Control', 'public, max-age=300')
+    if (discoveryVary) ctx.set('Vary', discoveryVary)
     ctx.set('Access-Control-Allow-Origin', '*')
     ctx.body = discovery.json(ctx.state.issuer)
   })
@@ -211,6 +232,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       return new Promise((resolve, reject) => {
         const s = createHttpServer({ requestTimeout: 30_000, headersTimeout: 15_000, maxHeaderSize: 16 * 1024 }, app.callback())
         s.keepAliveTimeout = 5_000
+        s.on('clientError', answerUnparseable)
         s.once('error', reject)
         s.listen(port, host, () => {
           s.off('error', reject)
@@ -227,8 +249,12 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
           const s = server
           const drained = new Promise<void>((resolve) => s.close(() => resolve()))
           s.closeIdleConnections()
+          // A kept-alive connection whose last response finishes during the drain would hold the
+          // process until the client drops it: close each one as soon as it goes idle.
+          const sweep = setInterval(() => s.closeIdleConnections(), 50)
           const timer = setTimeout(() => s.closeAllConnections(), timeoutMs)
           await drained
+          clearInterval(sweep)
           clearTimeout(timer)
         }
         // Fastify-style: children before parents — plugins close in reverse, the store last.
@@ -244,6 +270,34 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       return closing
     },
   }
+}
+
+/** `Host` or `Authorization` when the request has two of it; a plain scan (headersDistinct builds an object per request). */
+function repeatedSingletonHeader(raw: readonly string[]): string | undefined {
+  let host = 0
+  let authorization = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length === 4 && name.toLowerCase() === 'host') host++
+    else if (name.length === 13 && name.toLowerCase() === 'authorization') authorization++
+  }
+  return host > 1 ? 'Host' : authorization > 1 ? 'Authorization' : undefined
+}
+
+/**
+ * Requests Node's HTTP parser refuses (bad framing, control characters in a header,
+ * oversize headers) never reach Koa; they still get an OAuth JSON error, not a bare status line.
+ */
+function answerUnparseable(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const response = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
+  if (err.code === 'ECONNRESET' || !socket.writable || response?.headersSent) {
+    socket.destroy()
+    return
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+  const body = JSON.stringify({ error: 'invalid_request', error_description: status === 431 ? 'request headers too large' : status === 408 ? 'request timeout' : 'malformed HTTP request' })
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `Cache-Control: no-store\r\nPragma: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`)
 }
 
 function writeError(ctx: Koa.ParameterizedContext<RequestState>, err: unknown, log: Logger): void {

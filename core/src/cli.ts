@@ -45,7 +45,11 @@ async function start(args: string[]): Promise<void> {
   const bound = await server.listen(port, values.host ?? config.host)
   const issuer = config.issuer ?? bound.url
   server.log.info({ url: bound.url, issuer, plugins: server.registry.loaded.map((p) => p.name) }, 'grantd listening')
-  const svc = config.clients.find((c) => c.grant_types.includes('client_credentials') && c.client_secret && !c.client_secret.startsWith('$'))
+  // `curl -u` sends Basic without RFC 6749 §2.3.1 form-encoding, so the hint only names a Basic
+  // client whose clear id and secret need neither encoding nor shell quoting.
+  const plain = /^[\w.~-]+$/
+  const svc = config.clients.find((c) => c.grant_types.includes('client_credentials') && c.client_secret !== undefined && plain.test(c.client_secret) &&
+    plain.test(c.client_id) && (c.token_endpoint_auth_method ?? 'client_secret_basic') === 'client_secret_basic')
   if (svc) {
     const scope = svc.scope.split(' ').filter(Boolean)[0] ?? ''
     process.stderr.write(`grantd listening on ${bound.url}\ntry: curl -s -u ${svc.client_id}:${svc.client_secret} -d grant_type=client_credentials -d scope=${scope} ${bound.url}/connect/token\n`)

@@ -32,7 +32,7 @@ function formDecode(value: string): string | undefined {
   }
 }
 
-function parseBasic(header: string): { id: string; secret: string } | undefined {
+export function parseBasic(header: string): { id: string; secret: string } | undefined {
   const match = /^Basic +([A-Za-z0-9+/=_-]{1,2048}) *$/i.exec(header)
   if (!match) return undefined
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8')

@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml'
 import type { JSONWebKeySet } from 'jose'
 import { ConfigError } from './errors.js'
 import type { ClientAuthMethod } from './interfaces.js'
+import { DEFAULT_THROTTLE, type ThrottleSettings } from './throttle.js'
 
 /** One `plugins[]` / `store` / `users` entry: a module specifier and its options. */
 export interface PluginRef {
@@ -45,6 +46,8 @@ export interface ServerConfig {
     accessTokenFormat: 'jwt'
   }
   cookies: { keys: string[] }
+  /** Brute-force limits on password sign-ins (password grant and login form). */
+  throttle: ThrottleSettings
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' }
   store: PluginRef
   users?: PluginRef
@@ -161,7 +164,7 @@ function client(v: unknown, path: string): ClientConfig {
   return out
 }
 
-const TOP_KEYS = ['issuer', 'port', 'host', 'proxy', 'keys', 'tokens', 'cookies', 'log', 'store', 'users', 'plugins', 'clients']
+const TOP_KEYS = ['issuer', 'port', 'host', 'proxy', 'keys', 'tokens', 'cookies', 'throttle', 'log', 'store', 'users', 'plugins', 'clients']
 const TOKEN_KEYS = ['accessTokenTtl', 'idTokenTtl', 'codeTtl', 'refreshTokenTtl', 'refreshTokenRotation', 'refreshTokenReuseInterval', 'accessTokenFormat']
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -194,6 +197,14 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
   const cookieKeys = cookiesRaw.keys === undefined ? [] : strArray(cookiesRaw.keys, 'cookies.keys')
   cookieKeys.forEach((k, i) => { if (k.length < 16) fail(`cookies.keys[${i}]`, 'must be at least 16 characters') })
 
+  const throttleRaw = o.throttle === undefined ? {} : obj(o.throttle, 'throttle')
+  only(throttleRaw, 'throttle', ['maxFailuresPerUser', 'maxFailuresPerAddress', 'windowSeconds'])
+  const throttle: ThrottleSettings = {
+    maxFailuresPerUser: throttleRaw.maxFailuresPerUser === undefined ? DEFAULT_THROTTLE.maxFailuresPerUser : int(throttleRaw.maxFailuresPerUser, 'throttle.maxFailuresPerUser', 0, 1_000_000),
+    maxFailuresPerAddress: throttleRaw.maxFailuresPerAddress === undefined ? DEFAULT_THROTTLE.maxFailuresPerAddress : int(throttleRaw.maxFailuresPerAddress, 'throttle.maxFailuresPerAddress', 0, 1_000_000),
+    windowSeconds: throttleRaw.windowSeconds === undefined ? DEFAULT_THROTTLE.windowSeconds : int(throttleRaw.windowSeconds, 'throttle.windowSeconds', 1, 86400),
+  }
+
   const logRaw = o.log === undefined ? {} : obj(o.log, 'log')
   only(logRaw, 'log', ['level'])
   const level = logRaw.level === undefined ? 'info' : str(logRaw.level, 'log.level')
@@ -221,6 +232,7 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
     proxy: { trust },
     tokens,
     cookies: { keys: cookieKeys },
+    throttle,
     log: { level: level as ServerConfig['log']['level'] },
     store: o.store === undefined ? { use: '@grantd/store-memory', options: {}, path: 'store' } : pluginRef(o.store, 'store'),
     plugins: ((o.plugins as unknown[] | undefined) ?? []).map((p, i) => pluginRef(p, `plugins[${i}]`)),

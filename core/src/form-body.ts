@@ -117,5 +117,11 @@ export async function readForm(req: IncomingMessage, limit = MAX_FORM_BYTES): Pr
     req.resume()
     throw new OAuthError('invalid_request', 'content type must be application/x-www-form-urlencoded')
   }
+  // A compressed body would be parsed as garbage; refuse codings we do not decode (RFC 9110 §8.4).
+  const coding = req.headers['content-encoding']?.trim().toLowerCase()
+  if (coding && coding !== 'identity') {
+    req.resume()
+    throw new OAuthError('invalid_request', 'content encoding is not supported')
+  }
   return parseForm(await readBody(req, limit))
 }

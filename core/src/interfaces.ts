@@ -79,6 +79,8 @@ export interface PasswordLogin {
   password: string
   context: AcrContext
   client: Client
+  /** The signing-in client's address (`ctx.state.clientIp`), for per-address brute-force limits. */
+  clientIp?: string
 }
 
 /** An identity an external OIDC provider vouched for, handed to {@link UserService.authenticateExternal}. */
@@ -173,6 +175,8 @@ export interface GrantRequest {
   readonly acr: AcrContext
   /** The issuer of this request (SPEC §4); pass it to `services.tokens.verifyAccessToken`. */
   readonly issuer: string
+  /** The requester's address (behind a trusted proxy, from X-Forwarded-For); pass it on as {@link PasswordLogin.clientIp}. */
+  readonly clientIp?: string
   /** The store, the user service, and a verifier for tokens this server issued. */
   readonly services: GrantServices
 }

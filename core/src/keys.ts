@@ -48,7 +48,7 @@ export class KeySet {
       const code = (err as NodeJS.ErrnoException).code
       throw new ConfigError(`keys.file: cannot read ${file} (${code ?? (err as Error).message})`)
     }
-    const keys = (parsed as { keys?: unknown }).keys
+    const keys = typeof parsed === 'object' && parsed !== null ? (parsed as { keys?: unknown }).keys : undefined
     if (!Array.isArray(keys) || keys.length === 0) throw new ConfigError('keys.file: expected a JWK set {"keys": [...]} with at least one private key')
     const out: SigningKey[] = []
     for (const [i, jwk] of keys.entries()) out.push(await toSigningKey(jwk as JWK, `keys.file keys[${i}]`))

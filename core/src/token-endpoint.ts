@@ -91,6 +91,7 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
       requestedScope,
       acr,
       issuer: ctx.state.issuer,
+      clientIp: ctx.state.clientIp,
       services: deps.services(),
     }
     const decided = await grant.handle(grantRequest)

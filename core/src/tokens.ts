@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import { SignJWT, createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose'
+import { CompactSign, createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose'
 import type { KeySet } from './keys.js'
 import type {
   AccessTokenClaims, Client, IdTokenOptions, JsonObject, Store, TokenIssuer, TokenSettings, TokenVerifier, User,
@@ -41,9 +41,30 @@ export function secretKey(secret: string): string {
   return createHash('sha256').update(secret).digest('base64url')
 }
 
-/** OIDC Core §3.1.3.6: left half of the hash of the access token, hash per the signing alg. */
+const utf8 = new TextEncoder()
+type SigningKeyMaterial = KeySet['signing']['privateKey']
+
+/**
+ * Sign a claims set as a compact JWS (RFC 7515 §7.1) with jose. jose's SignJWT would
+ * deep-clone and re-check the claims on every call; the core builds them itself from
+ * plain JSON values, so it hands jose the encoded bytes: 15–20 µs less CPU per token
+ * (bench/components.ts), the same bytes out. SignJWT's finite-number check on the time claims is kept.
+ */
+function signClaims(payload: JWTPayload, header: { alg: string; kid: string; typ: string }, key: SigningKeyMaterial): Promise<string> {
+  for (const claim of ['iat', 'nbf', 'exp'] as const) {
+    const value = payload[claim]
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`"${claim}" claim must be a finite number`)
+  }
+  return new CompactSign(utf8.encode(JSON.stringify(payload))).setProtectedHeader(header).sign(key)
+}
+
+/**
+ * OIDC Core §3.1.3.6: left half of the hash of the access token, hash per the signing alg.
+ * EdDSA names no hash; for Ed25519 (the only curve grantd signs with) it is SHA-512
+ * (OpenID Connect Token Hash Algorithms 1.0, connect issue #1125).
+ */
 function atHash(accessToken: string, alg: string): string {
-  const hash = alg.endsWith('384') ? 'sha384' : alg.endsWith('512') ? 'sha512' : 'sha256'
+  const hash = alg.endsWith('384') ? 'sha384' : alg.endsWith('512') || alg === 'EdDSA' ? 'sha512' : 'sha256'
   const digest = createHash(hash).update(accessToken).digest()
   return digest.subarray(0, digest.length / 2).toString('base64url')
 }
@@ -82,7 +103,7 @@ export class TokenService implements TokenVerifier, TokenIssuer {
     if (input.grantId) payload.gid = input.grantId
     if (input.authTime !== undefined) payload.auth_time = input.authTime
     if (input.acr) payload.acr = input.acr
-    return new SignJWT(payload).setProtectedHeader(this.header).sign(this.keys.signing.privateKey)
+    return signClaims(payload, this.header, this.keys.signing.privateKey)
   }
 
   async signIdToken(input: { issuer: string; client: Client; user: User; scope: readonly string[]; options: IdTokenOptions; accessToken?: string }, claims: JsonObject = {}): Promise<string> {
@@ -108,7 +129,7 @@ export class TokenService implements TokenVerifier, TokenIssuer {
     if (input.options.acr) payload.acr = input.options.acr
     if (input.options.amr && input.options.amr.length > 0) payload.amr = [...input.options.amr]
     if (input.accessToken) payload.at_hash = atHash(input.accessToken, this.keys.signing.alg)
-    return new SignJWT(payload).setProtectedHeader(this.idHeader).sign(this.keys.signing.privateKey)
+    return signClaims(payload, this.idHeader, this.keys.signing.privateKey)
   }
 
   async verifyAccessToken(token: string, issuer: string): Promise<AccessTokenClaims | undefined> {
