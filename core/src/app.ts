@@ -142,6 +142,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       await next()
       if (ctx.status === 404 && ctx.body === undefined) throw new OAuthError('not_found', 'no such endpoint', { status: 404 })
       if (ctx.status === 405 && ctx.body === undefined) throw new OAuthError('invalid_request', 'method not allowed', { status: 405 })
+      // @koa/router answers methods it does not know (SEARCH, PURGE…) with a bare 501: no request earns a 5xx.
+      if (ctx.status === 501 && ctx.body === undefined) throw new OAuthError('invalid_request', 'method not allowed', { status: 405 })
       // A page a plugin forgot to lock down still may not run scripts or be framed (clickjacking, RFC 9700 §4.16).
       if (ctx.response.is('html')) {
         if (!ctx.response.get('Content-Security-Policy')) ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -297,7 +299,7 @@ function answerUnparseable(err: NodeJS.ErrnoException, socket: Duplex): void {
   const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
   const body = JSON.stringify({ error: 'invalid_request', error_description: status === 431 ? 'request headers too large' : status === 408 ? 'request timeout' : 'malformed HTTP request' })
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-    `Cache-Control: no-store\r\nPragma: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`)
+    `Cache-Control: no-store\r\nPragma: no-cache\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nConnection: close\r\n\r\n${body}`)
 }
 
 function writeError(ctx: Koa.ParameterizedContext<RequestState>, err: unknown, log: Logger): void {

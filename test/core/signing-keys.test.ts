@@ -22,7 +22,7 @@ const config = (file: string) => ({
 })
 
 t.test('JSON that is not a JWK set → a start error naming keys.file', async (t) => {
-  for (const [name, content] of [['null', 'null'], ['array', '[]'], ['string', '"keys"'], ['number', '42'], ['keys-object', '{"keys":{}}'], ['keys-null', '{"keys":null}']]) {
+  for (const [name, content] of [['null', 'null'], ['array', '[]'], ['string', '"keys"'], ['number', '42'], ['keys-object', '{"keys":{}}'], ['keys-null', '{"keys":null}']] as const) {
     const file = join(dir, `${name}.json`)
     writeFileSync(file, content)
     await t.rejects(startServer(config(file)), { name: 'ConfigError', message: /^keys\.file: expected a JWK set/ }, name)

@@ -38,9 +38,9 @@ t.test('the first value per prefix wins; later ones are not even parsed', async 
 })
 
 t.test('a handler refusing a value, a handler forging raw, oversize input', async (t) => {
-  t.throws(() => parseAcrValues('strict:x', handlers), { error: 'invalid_request', message: 'strict: digits only' })
+  t.throws(() => parseAcrValues('strict:x', handlers), { name: 'OAuthError', error: 'invalid_request', message: 'strict: digits only' })
   const ctx = parseAcrValues('sneaky:1', handlers)
   t.same(ctx.raw, ['sneaky:1'], 'raw is the request, not what a handler says')
   t.equal(ctx.sneaky, true)
-  t.throws(() => parseAcrValues(`tenant:${'a'.repeat(1100)}`, handlers), { error: 'invalid_request' })
+  t.throws(() => parseAcrValues(`tenant:${'a'.repeat(1100)}`, handlers), { name: 'OAuthError', error: 'invalid_request' })
 })
