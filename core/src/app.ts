@@ -7,6 +7,7 @@ import Router from '@koa/router'
 import { asValue } from 'awilix'
 import { parseAcrValues } from './acr.js'
 import { ClientAuthenticator } from './client-auth.js'
+import { browserOrigins, cors } from './cors.js'
 import { ClientRegistry } from './clients.js'
 import type { ServerConfig } from './config.js'
 import { Discovery } from './discovery.js'
@@ -196,12 +197,21 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     ctx.body = keys.jwksJson
   })
   const token = tokenEndpoint({ registry, clientAuth, tokens, refreshTokens, settings: config.tokens, services: () => services, users: () => users })
-  for (const path of TOKEN_PATHS) router.post(path, token)
+  // Browser-based clients (the `spa` kind) call these endpoints themselves: CORS for their origins.
+  const origins = browserOrigins(clients.clients.values())
+  const postCors = cors(origins, 'POST')
+  for (const path of TOKEN_PATHS) {
+    router.options(path, postCors)
+    router.post(path, postCors, token)
+  }
   router.post(INTROSPECTION_PATH, introspectionEndpoint({ clientAuth, tokens, refreshTokens }))
-  router.post(REVOCATION_PATH, revocationEndpoint({ clientAuth, tokens, refreshTokens }))
+  router.options(REVOCATION_PATH, postCors)
+  router.post(REVOCATION_PATH, postCors, revocationEndpoint({ clientAuth, tokens, refreshTokens }))
   const userinfo = userinfoEndpoint({ tokens, users: () => users })
-  router.get(USERINFO_PATH, userinfo)
-  router.post(USERINFO_PATH, userinfo)
+  const userinfoCors = cors(origins, 'GET, POST')
+  router.options(USERINFO_PATH, userinfoCors)
+  router.get(USERINFO_PATH, userinfoCors, userinfo)
+  router.post(USERINFO_PATH, userinfoCors, userinfo)
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store')
     ctx.body = { status: 'ok' }
