@@ -85,7 +85,10 @@ export class IssuerResolver {
       }
     }
     if (!host || !HOST.test(host)) return undefined
-    return { issuer: `${proto}://${host.toLowerCase()}${prefix}`, clientIp, secure: proto === 'https' }
+    const issuer = `${proto}://${host.toLowerCase()}${prefix}`
+    // The pattern admits what no URL can hold (port 99999, `[::::]`); plugins parse the issuer, so refuse those here.
+    if (!URL.canParse(issuer)) return undefined
+    return { issuer, clientIp, secure: proto === 'https' }
   }
 
   /** Rightmost address not belonging to a trusted proxy (leftmost when every peer is trusted). */

@@ -1,5 +1,5 @@
 import {
-  definePlugin, OAuthError, readForm, secretKey, StoreUnavailableError,
+  definePlugin, isSignInThrottled, OAuthError, readForm, secretKey, StoreUnavailableError,
   type AcrContext, type AuthorizationService, type FormParams, type InteractionHandler, type PendingAuthorization,
   type PluginHost, type RouteContext, type User,
 } from '@grantd/core'
@@ -328,7 +328,14 @@ export default definePlugin<AuthorizationCodeOptions>({
           return showLogin(ctx, pending, stored, { error: 'Enter your username and password.', ...(username !== undefined ? { username } : {}), status: 400 })
         }
         if (username.length > 256 || password.length > 1024) return showLogin(ctx, pending, stored, { error: 'The username or password is incorrect.', status: 401 })
-        const user = await users().authenticate({ username, password, context: pending.acr, client: pending.client })
+        let user: User | undefined
+        try {
+          user = await users().authenticate({ username, password, context: pending.acr, client: pending.client, clientIp: ctx.state.clientIp })
+        } catch (err) {
+          // Brute-force limit (core throttle): a page the user can read, not an error sent to the client.
+          if (isSignInThrottled(err)) return showLogin(ctx, pending, stored, { error: 'Too many failed sign-in attempts. Please wait a while and try again.', username, status: 429 })
+          throw err
+        }
         if (!user) return showLogin(ctx, pending, stored, { error: 'The username or password is incorrect.', username, status: 401 })
         await service.complete(ctx, pending, user, { amr: ['pwd'] })
       })

@@ -26,7 +26,7 @@ export default definePlugin({
       acrValues: true,
       // RFC 6749 §4.3.2 lets public clients use this grant; the client must still list it.
       allowPublicClients: true,
-      async handle({ client, params, requestedScope, acr, services }) {
+      async handle({ client, params, requestedScope, acr, services, clientIp }) {
         const username = params.username!
         const password = params.password!
         if (username.length > MAX_USERNAME) throw new OAuthError('invalid_request', 'username is too long')
@@ -40,7 +40,7 @@ export default definePlugin({
           if (users.acceptsPasswordIdp?.(acr.idp, client) !== true) throw new OAuthError('invalid_request', 'acr_values idp: is not supported with the password grant')
         }
 
-        const user = await users.authenticate({ username, password, context: acr, client })
+        const user = await users.authenticate({ username, password, context: acr, client, ...(clientIp !== undefined ? { clientIp } : {}) })
         // A disabled user gets nothing, and learns nothing more than a wrong password would tell.
         if (!user || !(await users.isActive(user.sub, acr))) throw new OAuthError('invalid_grant', BAD_CREDENTIALS)
 
