@@ -4,9 +4,7 @@
  * that returns a fresh, empty store (e.g. a unique key prefix).
  */
 import type { Store } from '@grantd/core'
-
-type Tap = typeof import('tap')['default']
-type Test = Parameters<Parameters<Tap['test']>[1]>[0]
+import type { Test } from 'tap'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -19,20 +17,20 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<St
     const key = fresh('k')
     t.equal(await store.get(key), undefined, 'absent key reads undefined')
     await store.put(key, 'v1', 60)
-    t.equal(await store.get(key), 'v1')
+    t.equal(await store.get(key), 'v1', 'put then get')
     await store.put(key, 'v2', 60)
     t.equal(await store.get(key), 'v2', 'put overwrites')
-    t.equal(await store.delete(key), true)
+    t.equal(await store.delete(key), true, 'delete finds it')
     t.equal(await store.delete(key), false, 'second delete finds nothing')
-    t.equal(await store.get(key), undefined)
+    t.equal(await store.get(key), undefined, 'deleted key reads undefined')
   })
 
   t.test(`${name}: add only when absent`, async (t) => {
     const store = await makeStore()
     const key = fresh('add')
-    t.equal(await store.add(key, 'first', 60), true)
-    t.equal(await store.add(key, 'second', 60), false)
-    t.equal(await store.get(key), 'first')
+    t.equal(await store.add(key, 'first', 60), true, 'add stores an absent key')
+    t.equal(await store.add(key, 'second', 60), false, 'add refuses a present key')
+    t.equal(await store.get(key), 'first', 'and keeps the first value')
     const results = await Promise.all(Array.from({ length: 30 }, (_, i) => store.add(fresh('race') + 'x', String(i), 60)))
     t.ok(results.every((r) => r === true), 'distinct keys all succeed')
     const same = fresh('same')
@@ -47,7 +45,7 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<St
     const results = await Promise.all(Array.from({ length: 50 }, () => store.consume(key)))
     const winners = results.filter((r) => r !== undefined)
     t.equal(winners.length, 1, 'of 50 concurrent consumers exactly one gets the value')
-    t.equal(winners[0], 'the-value')
+    t.equal(winners[0], 'the-value', 'the winner gets the stored value')
     t.equal(await store.get(key), undefined, 'consumed value is gone')
     t.equal(await store.consume(fresh('never')), undefined, 'consuming an absent key is undefined')
 
@@ -61,18 +59,18 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<St
     const store = await makeStore()
     const key = fresh('ttl')
     await store.put(key, 'short', 1)
-    t.equal(await store.get(key), 'short')
+    t.equal(await store.get(key), 'short', 'readable before its TTL')
     await sleep(2100)
     t.equal(await store.get(key), undefined, 'expired after its TTL')
-    t.equal(await store.consume(key), undefined)
+    t.equal(await store.consume(key), undefined, 'an expired key cannot be consumed')
     t.equal(await store.add(key, 'again', 60), true, 'an expired key can be added again')
   })
 
   t.test(`${name}: increment`, async (t) => {
     const store = await makeStore()
     const key = fresh('ctr')
-    t.equal(await store.increment(key, 60), 1)
-    t.equal(await store.increment(key, 60), 2)
+    t.equal(await store.increment(key, 60), 1, 'a new counter starts at 1')
+    t.equal(await store.increment(key, 60), 2, 'and counts up')
     const many = await Promise.all(Array.from({ length: 20 }, () => store.increment(key, 60)))
     t.same([...many].sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 3), 'concurrent increments are serialised')
     const short = fresh('ctr-ttl')
@@ -90,15 +88,15 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<St
     await store.put('code:c', 'C', 60, { family })
     await store.put('rt:a', 'other-family', 60, { family: other })
     await store.put('plain', 'P', 60)
-    t.equal(await store.get('rt:a', { family }), 'A')
-    t.equal(await store.isFamilyRevoked(family), false)
+    t.equal(await store.get('rt:a', { family }), 'A', 'a family entry reads back')
+    t.equal(await store.isFamilyRevoked(family), false, 'a live family is not revoked')
     await store.revokeFamily(family, 60)
-    t.equal(await store.isFamilyRevoked(family), true)
+    t.equal(await store.isFamilyRevoked(family), true, 'a revoked family says so')
     t.equal(await store.get('rt:a', { family }), undefined, 'every entry of the family is gone')
-    t.equal(await store.get('rt:b', { family }), undefined)
-    t.equal(await store.consume('code:c', { family }), undefined)
+    t.equal(await store.get('rt:b', { family }), undefined, 'the second refresh token is gone')
+    t.equal(await store.consume('code:c', { family }), undefined, 'the code is gone')
     t.equal(await store.get('rt:a', { family: other }), 'other-family', 'another family is untouched')
-    t.equal(await store.isFamilyRevoked(other), false)
+    t.equal(await store.isFamilyRevoked(other), false, 'and not revoked')
     t.equal(await store.get('plain'), 'P', 'entries outside families are untouched')
     await store.revokeFamily(fresh('empty'), 60)
     t.pass('revoking an empty family is fine')
@@ -126,11 +124,11 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<St
       const key = fresh(k)
       await store.put(key, k, 60)
       t.equal(await store.get(key), k, `key ${JSON.stringify(k).slice(0, 20)} works`)
-      t.equal(await store.consume(key), k)
+      t.equal(await store.consume(key), k, `key ${JSON.stringify(k).slice(0, 20)} consumes`)
     }
     const famOdd = fresh('fam {odd}')
     await store.put('x y', 'v', 60, { family: famOdd })
-    t.equal(await store.get('x y', { family: famOdd }), 'v')
+    t.equal(await store.get('x y', { family: famOdd }), 'v', 'a family with an odd name stores')
     await store.revokeFamily(famOdd, 60)
     t.equal(await store.get('x y', { family: famOdd }), undefined, 'families with odd names revoke too')
   })

@@ -1,7 +1,9 @@
 /**
  * Redis faults (issue 5): the test runs its own redis-server (with an append-only file,
  * so a restart keeps what was written), kills it under a running grantd, and brings it
- * back on the same port. The machine's shared Redis is never touched.
+ * back on the same port; then it freezes it (SIGSTOP: the connection stays open but
+ * nothing answers, like a hung host or a network black hole) and thaws it (SIGCONT).
+ * The machine's shared Redis is never touched.
  */
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -14,7 +16,7 @@ import { hasRedisServerBinary } from '../helpers/redis.js'
 if (!hasRedisServerBinary()) {
   if (process.env.CI === 'true') throw new Error('redis-server is required under CI')
   process.stderr.write('\n!!!!! redis-server not on PATH: Redis fault tests SKIPPED !!!!!\n\n')
-  t.skip('redis-server missing')
+  t.skip('redis-server missing', () => {})
 } else {
   const dir = mkdtempSync(join(tmpdir(), 'grantd-fault-'))
   const port = await freePort()
@@ -66,8 +68,8 @@ if (!hasRedisServerBinary()) {
     const before = await postForm(`${server.url}/connect/token`, passwordGrant, auth)
     t.equal(before.status, 200, 'a refresh token is issued while Redis is up')
     const refreshToken = before.json.refresh_token as string
-    t.ok(refreshToken)
-    t.equal((await fetch(`${server.url}/readyz`)).status, 200)
+    t.ok(refreshToken, 'with a refresh token')
+    t.equal((await fetch(`${server.url}/readyz`)).status, 200, 'readyz 200 while Redis is up')
 
     await killRedis()
 
@@ -75,12 +77,12 @@ if (!hasRedisServerBinary()) {
     const down = await postForm(`${server.url}/connect/token`, { grant_type: 'refresh_token', refresh_token: refreshToken }, auth)
     const elapsed = Date.now() - started
     t.equal(down.status, 503, 'refresh answers 503 while Redis is down')
-    t.equal(down.json.error, 'temporarily_unavailable')
-    t.equal(down.headers.get('cache-control'), 'no-store')
+    t.equal(down.json.error, 'temporarily_unavailable', 'as temporarily_unavailable JSON')
+    t.equal(down.headers.get('cache-control'), 'no-store', 'with Cache-Control: no-store')
     t.ok(elapsed < 5000, `answered within 5 s (${elapsed} ms)`)
     const issuing = await postForm(`${server.url}/connect/token`, passwordGrant, auth)
     t.equal(issuing.status, 503, 'a grant that stores a refresh token answers 503 too')
-    t.equal(issuing.json.error, 'temporarily_unavailable')
+    t.equal(issuing.json.error, 'temporarily_unavailable', 'as temporarily_unavailable')
     // A burst must not pile up: every request of it is answered within the bound.
     const burstStart = Date.now()
     const burst = await Promise.all(Array.from({ length: 20 }, () => postForm(`${server.url}/connect/token`, { grant_type: 'refresh_token', refresh_token: refreshToken }, auth)))
@@ -103,5 +105,48 @@ if (!hasRedisServerBinary()) {
     t.equal(after.status, 200, 'the refresh token stored before the outage still works')
     t.ok(after.json.refresh_token, 'and rotates')
     t.notMatch(server.output(), /unhandled|UnhandledPromiseRejection|server_error/i, 'no unhandled rejection, no server_error')
+  })
+
+  t.test('Redis hung: 503 within the command timeout, no pile-up; thawed: works again', async (t) => {
+    const before = await postForm(`${server.url}/connect/token`, passwordGrant, auth)
+    t.equal(before.status, 200, 'a refresh token is issued while Redis answers')
+    const refreshToken = before.json.refresh_token as string
+    redis!.kill('SIGSTOP')
+    try {
+      const started = Date.now()
+      const burst = await Promise.all(Array.from({ length: 20 }, () => postForm(`${server.url}/connect/token`, passwordGrant, auth)))
+      const elapsed = Date.now() - started
+      t.ok(burst.every((r) => r.status === 503 && r.json.error === 'temporarily_unavailable'), 'every request of a burst of 20 answers 503 temporarily_unavailable')
+      // commandTimeoutMs is 1000 in this config: the watchdog fails a call by about 1.1 s.
+      t.ok(elapsed < 3000, `answered within the command timeout, not after a pile-up (${elapsed} ms)`)
+      t.equal((await fetch(`${server.url}/readyz`)).status, 503, 'readyz 503 while Redis hangs')
+      t.equal((await fetch(`${server.url}/healthz`)).status, 200, 'healthz 200')
+    } finally {
+      redis!.kill('SIGCONT')
+    }
+    let ready = 0
+    for (let i = 0; i < 50 && ready !== 200; i++) {
+      ready = (await fetch(`${server.url}/readyz`)).status
+      if (ready !== 200) await new Promise((r) => setTimeout(r, 100))
+    }
+    t.equal(ready, 200, 'readyz recovers once Redis answers again')
+    const after = await postForm(`${server.url}/connect/token`, { grant_type: 'refresh_token', refresh_token: refreshToken }, auth)
+    t.equal(after.status, 200, 'the refresh token issued before the hang still rotates')
+    t.equal(server.proc.exitCode, null, 'the process stayed up')
+    t.notMatch(server.output(), /unhandled|UnhandledPromiseRejection|server_error/i, 'no unhandled rejection, no server_error')
+  })
+
+  // Last: it stops the server. SPEC §2: SIGTERM finishes in-flight requests, then closes Redis.
+  t.test('SIGTERM while a request waits on Redis: the request completes, then the process exits 0', async (t) => {
+    const pause = spawn('redis-cli', ['-p', String(port), 'CLIENT', 'PAUSE', '600', 'ALL'], { stdio: 'ignore' })
+    await new Promise((r) => pause.once('exit', r))
+    const inFlight = postForm(`${server.url}/connect/token`, passwordGrant, auth)
+    await new Promise((r) => setTimeout(r, 150))
+    const exited = server.stop('SIGTERM')
+    const res = await inFlight
+    t.equal(res.status, 200, 'the request that was waiting on Redis is answered')
+    t.ok(res.json.refresh_token, 'with the refresh token it stored')
+    t.equal(await exited, 0, 'then the process exits 0')
+    t.notMatch(server.output(), /unhandled|UnhandledPromiseRejection|server_error/i, 'without an unhandled rejection')
   })
 }

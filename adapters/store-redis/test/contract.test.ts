@@ -6,7 +6,7 @@ import { findRedis } from '../../../test/helpers/redis.js'
 
 const redis = await findRedis()
 if (!redis) {
-  t.skip('no Redis available (see notice above)')
+  t.skip('no Redis available (see notice above)', () => {})
 } else {
   const stores: RedisStore[] = []
   t.teardown(async () => {
@@ -33,6 +33,41 @@ if (!redis) {
     t.throws(() => parseOptions({ prefix: 'a{b}' }), /prefix:/)
     t.throws(() => parseOptions({ nope: 1 }), /nope: unknown key/)
     t.throws(() => parseOptions({ cluster: [{ host: 'a' }] }), /cluster\[0\]/)
+    t.throws(() => parseOptions({ autoPipelining: 'yes' }), /autoPipelining: expected boolean/)
+    t.throws(() => parseOptions({ commandTimeoutMs: 10 }), /commandTimeoutMs: expected an integer/)
     t.same(parseOptions({}).url, 'redis://127.0.0.1:6379')
+    t.equal(parseOptions({}).autoPipelining, true, 'auto-pipelining is on by default')
+  })
+
+  t.test('an error Redis answers about the data is not a 503', async (t) => {
+    const prefix = `grantd-test:${randomBytes(6).toString('hex')}:`
+    const store = new RedisStore(connect(parseOptions({ url: redis.url, prefix })), prefix)
+    stores.push(store)
+    await store.put('counter', 'not a number', 60)
+    const err = await store.increment('counter', 60).then(() => undefined, (e: unknown) => e)
+    t.ok(err instanceof Error, 'increment of a non-number fails')
+    t.not((err as Error).name, 'StoreUnavailableError', 'as the error Redis gave (a bug), not as "unavailable"')
+  })
+
+  t.test('an unreachable Redis rejects with StoreUnavailableError, and nothing is left unhandled', async (t) => {
+    const { freePort } = await import('../../../test/helpers/server.js')
+    const url = `redis://127.0.0.1:${await freePort()}`
+    const store = new RedisStore(connect(parseOptions({ url, prefix: 'nowhere:', connectTimeoutMs: 200, commandTimeoutMs: 500 })), 'nowhere:', 500)
+    const unhandled: unknown[] = []
+    const onUnhandled = (e: unknown) => { unhandled.push(e) }
+    process.on('unhandledRejection', onUnhandled)
+    t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+    for (const [what, call] of [
+      ['get', () => store.get('k')], ['put', () => store.put('k', 'v', 60)], ['consume', () => store.consume('k', { family: 'f' })],
+      ['revokeFamily', () => store.revokeFamily('f', 60)], ['ping', () => store.ping()],
+    ] as const) {
+      const started = Date.now()
+      const err = await (call as () => Promise<unknown>)().then(() => undefined, (e: unknown) => e)
+      t.equal((err as Error | undefined)?.name, 'StoreUnavailableError', `${what} rejects with StoreUnavailableError`)
+      t.ok(Date.now() - started < 1500, `${what} fails within 1.5 s`)
+    }
+    await store.close()
+    await new Promise((r) => setTimeout(r, 50))
+    t.same(unhandled, [], 'no unhandled rejection')
   })
 }
