@@ -310,8 +310,10 @@ export interface RefreshTokens {
   /**
    * Redeem a presented refresh token for `client`. With rotation the token is consumed;
    * presenting a rotated-out token revokes the whole family. `undefined` → invalid_grant.
+   * `check` runs once the record is found and before it is spent: throwing from it (a
+   * widened scope, a disabled user) refuses the request without using the token up.
    */
-  redeem(token: string, client: Client): Promise<RefreshTokenRecord | undefined>
+  redeem(token: string, client: Client, check?: (record: RefreshTokenRecord) => Promise<void> | void): Promise<RefreshTokenRecord | undefined>
   /** Look a token up without using it (introspection). */
   peek(token: string): Promise<RefreshTokenRecord | undefined>
   /** Revoke the family the token belongs to (RFC 7009). */

@@ -41,18 +41,21 @@ export class RefreshFamily implements RefreshTokens {
     return token
   }
 
-  async redeem(token: string, client: Client): Promise<RefreshTokenRecord | undefined> {
+  async redeem(token: string, client: Client, check?: (record: RefreshTokenRecord) => Promise<void> | void): Promise<RefreshTokenRecord | undefined> {
     const family = familyOf(token)
     if (!family) return undefined
-    if (await this.store.isFamilyRevoked(family)) return undefined
     const key = secretKey(token)
-    const record = live(parse(await this.store.get(`rt:${key}`, { family })), family)
+    // Independent reads go out together: one round trip to a pipelining store.
+    const [revoked, raw] = await Promise.all([this.store.isFamilyRevoked(family), this.store.get(`rt:${key}`, { family })])
+    if (revoked) return undefined
+    const record = live(parse(raw), family)
 
     if (record && record.client_id !== client.client_id) {
       // RFC 6749 §10.4: a refresh token presented by another client is a compromise signal.
       await this.revokeFamily(family)
       return undefined
     }
+    if (record && check) await check(record)
     if (!this.settings.refreshTokenRotation) return record
 
     if (record) {
@@ -62,15 +65,16 @@ export class RefreshFamily implements RefreshTokens {
       if ((await this.store.consume(`rt:${key}`, { family })) !== undefined) return record
       // Another redemption consumed it between our read and our consume: this one is the reuse.
     }
-    return this.reused(family, key, client)
+    return this.reused(family, key, client, check)
   }
 
   /** A token whose record is gone: unknown (no tombstone), a tolerated parallel refresh, or a replay. */
-  private async reused(family: string, key: string, client: Client): Promise<RefreshTokenRecord | undefined> {
+  private async reused(family: string, key: string, client: Client, check?: (record: RefreshTokenRecord) => Promise<void> | void): Promise<RefreshTokenRecord | undefined> {
     const tombstone = parseTombstone(await this.store.get(`rtu:${key}`, { family }))
     if (!tombstone) return undefined
     const grace = this.settings.refreshTokenReuseInterval
     if (grace > 0 && tombstone.record.client_id === client.client_id && Date.now() - tombstone.rotated_at <= grace * 1000) {
+      if (check) await check(tombstone.record)
       return tombstone.record
     }
     await this.revokeFamily(family)

@@ -35,19 +35,15 @@ export default definePlugin({
       // Public clients hold refresh tokens too (RFC 9700 §4.14.2: with rotation).
       allowPublicClients: true,
       async handle({ client, params, requestedScope, services }: GrantRequest) {
-        const token = params.refresh_token!
         // Refuse what can be refused without using the token up: a widened scope or a
-        // disabled user must not burn the token (or, with rotation, the family).
-        const current = await services.refreshTokens.peek(token)
-        if (current && current.client_id === client.client_id) {
-          narrowedScope(requestedScope, current.scope)
-          if (!(await services.users.isActive(current.sub, contextOf(current)))) throw invalidGrant('user is no longer active')
-        }
-
-        const record = await services.refreshTokens.redeem(token, client)
+        // disabled user must not burn the token (or, with rotation, the family). The core
+        // runs these checks between reading the record and spending it.
+        const record = await services.refreshTokens.redeem(params.refresh_token!, client, async (found) => {
+          narrowedScope(requestedScope, found.scope)
+          if (!(await services.users.isActive(found.sub, contextOf(found)))) throw invalidGrant('user is no longer active')
+        })
         if (!record) throw invalidGrant('unknown, expired, revoked, reused or of another client')
         const scope = narrowedScope(requestedScope, record.scope)
-        if (!(await services.users.isActive(record.sub, contextOf(record)))) throw invalidGrant('user is no longer active')
 
         const session = record.session ?? {}
         const amr = Array.isArray(session.amr) ? session.amr.filter((v): v is string => typeof v === 'string') : undefined
