@@ -130,6 +130,11 @@ export interface EntryOptions {
   readonly family?: string
 }
 
+/** {@link Store.consume} options: the family, and a marker to leave behind. */
+export interface ConsumeOptions extends EntryOptions {
+  readonly leave?: { readonly key: string; readonly value: string; readonly ttlSeconds: number }
+}
+
 /**
  * Narrow key/value storage for short-lived secrets' records. Keys are already hashes
  * when they derive from a secret; values are opaque strings (JSON from the core).
@@ -141,8 +146,12 @@ export interface Store {
   /** Set only when absent (replay caches, locks); true when this call stored it. */
   add(key: string, value: string, ttlSeconds: number, options?: EntryOptions): Promise<boolean>
   get(key: string, options?: EntryOptions): Promise<string | undefined>
-  /** Atomic get-and-delete: of N concurrent callers exactly one sees the value. */
-  consume(key: string, options?: EntryOptions): Promise<string | undefined>
+  /**
+   * Atomic get-and-delete: of N concurrent callers exactly one sees the value. With
+   * `leave`, a marker entry (same family) is written first, in the same atomic step, so
+   * whoever finds the value gone also finds the marker (replay detection in one round trip).
+   */
+  consume(key: string, options?: ConsumeOptions): Promise<string | undefined>
   delete(key: string, options?: EntryOptions): Promise<boolean>
   /** Atomic counter with a TTL set on creation (rate limits). */
   increment(key: string, ttlSeconds: number): Promise<number>

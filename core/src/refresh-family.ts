@@ -14,8 +14,8 @@ interface Tombstone {
  * store can group a family's entries (one Redis Cluster slot) without a lookup, and the
  * record is stored under the SHA-256 of the whole token, never the token itself.
  *
- * With rotation, redeeming leaves a tombstone (`rtu:`) and then consumes the record
- * atomically. The tombstone is written *before* the consume, so whoever finds the record
+ * With rotation, redeeming consumes the record and leaves a tombstone (`rtu:`) in one
+ * atomic store call. The tombstone is written *before* the consume, so whoever finds the record
  * gone also finds the tombstone: of two concurrent redemptions one wins and the other is
  * a reuse, never a plain miss. Presenting a rotated-out token revokes the whole family
  * (every refresh token of the grant, and through `gid` every access token).
@@ -61,8 +61,8 @@ export class RefreshFamily implements RefreshTokens {
     if (record) {
       const remaining = Math.max(1, record.exp - Math.floor(Date.now() / 1000))
       const tombstone: Tombstone = { rotated_at: Date.now(), record }
-      await this.store.put(`rtu:${key}`, JSON.stringify(tombstone), remaining, { family })
-      if ((await this.store.consume(`rt:${key}`, { family })) !== undefined) return record
+      const leave = { key: `rtu:${key}`, value: JSON.stringify(tombstone), ttlSeconds: remaining }
+      if ((await this.store.consume(`rt:${key}`, { family, leave })) !== undefined) return record
       // Another redemption consumed it between our read and our consume: this one is the reuse.
     }
     return this.reused(family, key, client, check)

@@ -55,6 +55,23 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<St
     t.equal(famResults.filter((r) => r !== undefined).length, 1, 'family entries consume atomically too')
   })
 
+  t.test(`${name}: consume leaves a marker in the same step`, async (t) => {
+    const store = await makeStore()
+    const family = fresh('leave')
+    await store.put('rt:x', 'record', 60, { family })
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => store.consume('rt:x', { family, leave: { key: 'rtu:x', value: `marker-${i}`, ttlSeconds: 60 } })))
+    t.equal(results.filter((r) => r !== undefined).length, 1, 'of 30 concurrent consumers exactly one gets the value')
+    t.match(await store.get('rtu:x', { family }), /^marker-\d+$/, 'the marker is there for every loser to find')
+    t.equal(await store.consume('rt:never', { family, leave: { key: 'rtu:never', value: 'm', ttlSeconds: 60 } }), undefined, 'consuming an absent key still leaves the marker')
+    t.equal(await store.get('rtu:never', { family }), 'm')
+    await store.revokeFamily(family, 60)
+    t.equal(await store.get('rtu:x', { family }), undefined, 'markers belong to the family and are revoked with it')
+    const plainKey = fresh('plain')
+    await store.put(plainKey, 'v', 60)
+    t.equal(await store.consume(plainKey, { leave: { key: `${plainKey}:used`, value: 'u', ttlSeconds: 60 } }), 'v', 'outside a family too')
+    t.equal(await store.get(`${plainKey}:used`), 'u')
+  })
+
   t.test(`${name}: expiry`, async (t) => {
     const store = await makeStore()
     const key = fresh('ttl')

@@ -1,4 +1,4 @@
-import { definePlugin, type EntryOptions, type Store } from '@grantd/core'
+import { definePlugin, type ConsumeOptions, type EntryOptions, type Store } from '@grantd/core'
 
 interface Entry {
   value: string
@@ -73,7 +73,11 @@ export class MemoryStore implements Store {
     return this.live(this.slot(key, options))?.value
   }
 
-  async consume(key: string, options?: EntryOptions): Promise<string | undefined> {
+  async consume(key: string, options?: ConsumeOptions): Promise<string | undefined> {
+    if (options?.leave) {
+      if (!(options.leave.ttlSeconds > 0)) throw new RangeError('ttlSeconds must be positive')
+      this.set(this.slot(options.leave.key, options), options.leave.value, options.leave.ttlSeconds, options.family)
+    }
     const slot = this.slot(key, options)
     const entry = this.live(slot)
     if (!entry) return undefined

@@ -1,5 +1,5 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis'
-import { definePlugin, StoreUnavailableError, type EntryOptions, type Logger, type Store } from '@grantd/core'
+import { definePlugin, StoreUnavailableError, type ConsumeOptions, type EntryOptions, type Logger, type Store } from '@grantd/core'
 
 export interface RedisStoreOptions {
   /** `redis://[:password@]host:port[/db]` or `rediss://…` for a single node. */
@@ -47,6 +47,14 @@ local v = redis.call('GETDEL', KEYS[1])
 if v then redis.call('SREM', KEYS[2], KEYS[1]) end
 return v`
 
+const CONSUME_LEAVING_FAMILY = `
+redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
+redis.call('SADD', KEYS[2], KEYS[3])
+if redis.call('TTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+local v = redis.call('GETDEL', KEYS[1])
+if v then redis.call('SREM', KEYS[2], KEYS[1]) end
+return v`
+
 const REVOKE_FAMILY = `
 local members = redis.call('SMEMBERS', KEYS[1])
 for _, k in ipairs(members) do redis.call('DEL', k) end
@@ -63,6 +71,7 @@ interface ScriptCommands {
   grantdPutFamily(k1: string, k2: string, value: string, ttl: number): Promise<number>
   grantdAddFamily(k1: string, k2: string, value: string, ttl: number): Promise<number>
   grantdConsumeFamily(k1: string, k2: string): Promise<string | null>
+  grantdConsumeLeavingFamily(k1: string, k2: string, k3: string, value: string, ttl: number): Promise<string | null>
   grantdRevokeFamily(k1: string, k2: string, ttl: number): Promise<number>
   grantdIncrement(k1: string, ttl: number): Promise<number>
 }
@@ -105,6 +114,7 @@ export class RedisStore implements Store {
     client.defineCommand('grantdPutFamily', { numberOfKeys: 2, lua: PUT_FAMILY })
     client.defineCommand('grantdAddFamily', { numberOfKeys: 2, lua: ADD_FAMILY })
     client.defineCommand('grantdConsumeFamily', { numberOfKeys: 2, lua: CONSUME_FAMILY })
+    client.defineCommand('grantdConsumeLeavingFamily', { numberOfKeys: 3, lua: CONSUME_LEAVING_FAMILY })
     client.defineCommand('grantdRevokeFamily', { numberOfKeys: 2, lua: REVOKE_FAMILY })
     client.defineCommand('grantdIncrement', { numberOfKeys: 1, lua: INCREMENT })
     this.redis = client as Client & ScriptCommands
@@ -181,12 +191,20 @@ export class RedisStore implements Store {
     return (await this.run(() => this.redis.get(this.key(key, options)))) ?? undefined
   }
 
-  async consume(key: string, options?: EntryOptions): Promise<string | undefined> {
+  async consume(key: string, options?: ConsumeOptions): Promise<string | undefined> {
     const k = this.key(key, options)
+    const leave = options?.leave
     if (options?.family !== undefined) {
       const family = options.family
+      if (leave) {
+        const l = this.key(leave.key, options)
+        const ttl = wholeSeconds(leave.ttlSeconds)
+        return (await this.run(() => this.redis.grantdConsumeLeavingFamily(k, this.members(family), l, leave.value, ttl))) ?? undefined
+      }
       return (await this.run(() => this.redis.grantdConsumeFamily(k, this.members(family)))) ?? undefined
     }
+    // Outside a family the two keys may live on different Cluster slots: marker first, then consume.
+    if (leave) await this.put(leave.key, leave.value, leave.ttlSeconds)
     return (await this.run(() => this.redis.getdel(k))) ?? undefined
   }
 

@@ -81,9 +81,10 @@ export class AuthorizationCodes {
       throw invalidGrant('code_verifier sent for a code issued without code_challenge')
     }
 
-    await store.put(`acu:${key}`, family, this.codeTtl, { family })
-    // Lost a concurrent redemption: this request is the second use.
-    if ((await store.consume(`ac:${key}`, { family })) === undefined) return this.replayed(family, client.client_id)
+    // The "used" marker is left in the same atomic step as the consume; losing a
+    // concurrent redemption makes this request the second use.
+    const leave = { key: `acu:${key}`, value: family, ttlSeconds: this.codeTtl }
+    if ((await store.consume(`ac:${key}`, { family, leave })) === undefined) return this.replayed(family, client.client_id)
 
     const user = await req.services.users.findById(record.sub, record.context)
     if (!user) throw invalidGrant('the user is no longer active')
