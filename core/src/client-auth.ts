@@ -6,7 +6,7 @@ import type { Client, RouteContext, Store } from './interfaces.js'
 import type { ClientRegistry } from './clients.js'
 
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
-const ASSERTION_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']
+export const ASSERTION_ALGS: readonly string[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']
 const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="grantd"' }
 
 /** Parameters consumed by client authentication; grants never see them. */
@@ -111,7 +111,7 @@ export class ClientAuthenticator {
         issuer: id,
         subject: id,
         audience: [...audiences],
-        algorithms: ASSERTION_ALGS,
+        algorithms: [...ASSERTION_ALGS],
         requiredClaims: ['exp', 'jti'],
         clockTolerance: 30,
       }))

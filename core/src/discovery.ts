@@ -1,3 +1,4 @@
+import { ASSERTION_ALGS } from './client-auth.js'
 import type { PluginRegistry } from './plugin-loader.js'
 import type { KeySet } from './keys.js'
 
@@ -37,7 +38,8 @@ export class Discovery {
       userinfo_endpoint: `${issuer}/connect/userinfo`,
       grant_types_supported: grants,
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
-      token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'],
+      // Exactly what client-auth.ts accepts for private_key_jwt.
+      token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGS],
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
       scopes_supported: [...scopes],

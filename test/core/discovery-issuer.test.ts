@@ -130,3 +130,10 @@ t.test('grant_types_supported lists exactly the loaded grant plugins', async (t)
   })
   t.ok((meta.scopes_supported as string[]).includes('api'))
 })
+
+t.test('discovery lists exactly the client-assertion algorithms the server accepts', async (t) => {
+  const srv = await startServer({ issuer: 'http://id.test', plugins: ['@grantd/grant-client-credentials'], clients: [] })
+  t.teardown(srv.close)
+  const meta = await (await fetch(`${srv.url}/.well-known/openid-configuration`)).json() as Record<string, unknown>
+  t.same(meta.token_endpoint_auth_signing_alg_values_supported, ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])
+})
