@@ -95,10 +95,19 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   }
   const registry = new PluginRegistry()
   registry.container.register({ config: asValue(hostConfig), log: asValue(log) })
-  await loadPlugins([config.store, ...(config.users ? [config.users] : []), ...config.plugins], hostConfig, log, registry)
-
+  try {
+    await loadPlugins([config.store, ...(config.users ? [config.users] : []), ...config.plugins], hostConfig, log, registry)
+    if (!registry.store) throw new ConfigError(`store: "${config.store.use}" did not provide a store (host.store())`)
+    // Fastify-style boot check: a client may only name grants that are loaded.
+    config.clients.forEach((c, i) => c.grant_types.forEach((g, j) => {
+      if (!registry.grants.has(g)) throw new ConfigError(`clients[${i}].grant_types[${j}]: grant type "${g}" is not loaded by any plugin`)
+    }))
+  } catch (err) {
+    // A refused boot still releases what the plugins that did load opened (connections, timers).
+    await releasePlugins(registry, log)
+    throw err
+  }
   const store = registry.store
-  if (!store) throw new ConfigError(`store: "${config.store.use}" did not provide a store (host.store())`)
   if (!registry.users) {
     registry.users = NO_USERS
     registry.register('users', NO_USERS, 'core')
@@ -107,10 +116,6 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   // Brute-force limits wrap whatever user service is configured, for every caller (throttle.ts).
   registry.users = throttleSignIns(registry.users, store, config.throttle)
   registry.container.register('users', asValue(registry.users))
-  // Fastify-style boot check: a client may only name grants that are loaded.
-  config.clients.forEach((c, i) => c.grant_types.forEach((g, j) => {
-    if (!registry.grants.has(g)) throw new ConfigError(`clients[${i}].grant_types[${j}]: grant type "${g}" is not loaded by any plugin`)
-  }))
   for (const warn of bootWarnings) warn()
 
   const tokens = new TokenService(keys, store, config.tokens)
@@ -270,14 +275,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
           clearTimeout(timer)
         }
         // Fastify-style: children before parents — plugins close in reverse, the store last.
-        for (const hook of [...registry.closeHooks].reverse()) {
-          try {
-            await hook()
-          } catch (err) {
-            log.error({ err: (err as Error).message }, 'close hook failed')
-          }
-        }
-        await store.close()
+        await releasePlugins(registry, log)
       })()
       return closing
     },
@@ -310,6 +308,22 @@ function answerUnparseable(err: NodeJS.ErrnoException, socket: Duplex): void {
   const body = JSON.stringify({ error: 'invalid_request', error_description: status === 431 ? 'request headers too large' : status === 408 ? 'request timeout' : 'malformed HTTP request' })
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
     `Cache-Control: no-store\r\nPragma: no-cache\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nConnection: close\r\n\r\n${body}`)
+}
+
+/** Close hooks in reverse load order, then the store; failures are logged, never thrown. */
+async function releasePlugins(registry: PluginRegistry, log: Logger): Promise<void> {
+  for (const hook of [...registry.closeHooks].reverse()) {
+    try {
+      await hook()
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'close hook failed')
+    }
+  }
+  try {
+    await registry.store?.close()
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'store close failed')
+  }
 }
 
 function writeError(ctx: Koa.ParameterizedContext<RequestState>, err: unknown, log: Logger): void {
