@@ -113,9 +113,10 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     registry.register('users', NO_USERS, 'core')
     if (config.clients.some((c) => c.grant_types.some((g) => g !== 'client_credentials'))) bootWarnings.push(() => log.warn({}, 'no users configured: user sign-in always fails'))
   }
-  // Brute-force limits wrap whatever user service is configured, for every caller (throttle.ts).
-  registry.users = throttleSignIns(registry.users, store, config.throttle)
-  registry.container.register('users', asValue(registry.users))
+  // Brute-force limits wrap whatever user service is configured, for every caller (throttle.ts);
+  // registry.users stays the service the plugin provided.
+  const users = throttleSignIns(registry.users, store, config.throttle)
+  registry.container.register('users', asValue(users))
   for (const warn of bootWarnings) warn()
 
   const tokens = new TokenService(keys, store, config.tokens)
@@ -128,7 +129,6 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     // The same array plugins keep appending to: the login page sees every hook, whatever the load order.
     interactions: asValue(registry.interactions),
   })
-  const users = registry.users
   const services: GrantServices = { store, users, tokens, refreshTokens, log }
 
   const issuers = new IssuerResolver(config.issuer, trust)

@@ -25,11 +25,15 @@ export class Discovery {
 
   metadata(issuer: string): Record<string, unknown> {
     const grants = [...this.registry.grants.keys()]
-    const hasCode = grants.includes('authorization_code')
     const scopes = new Set<string>(['openid'])
     for (const client of this.registry.container.resolve('config').clients.values()) for (const s of client.scopes) scopes.add(s)
     const acrPrefixes = [...this.registry.acr.keys()]
+    // Plugins describe what they serve (the authorization endpoint and its options); the core's own fields win.
+    const contributed: Record<string, unknown> = {}
+    for (const fields of this.registry.discovery) Object.assign(contributed, fields(issuer))
     const meta: Record<string, unknown> = {
+      response_types_supported: [],
+      ...contributed,
       issuer,
       token_endpoint: `${issuer}/connect/token`,
       jwks_uri: `${issuer}/.well-known/jwks.json`,
@@ -43,19 +47,12 @@ export class Discovery {
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
       scopes_supported: [...scopes],
-      response_types_supported: hasCode ? ['code'] : [],
-      response_modes_supported: hasCode ? ['query'] : [],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: [...this.keys.algs],
       claims_parameter_supported: false,
       request_parameter_supported: false,
       request_uri_parameter_supported: false,
       claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'at_hash', 'name', 'email', 'email_verified'],
-    }
-    if (hasCode) {
-      meta.authorization_endpoint = `${issuer}/connect/authorize`
-      meta.code_challenge_methods_supported = ['S256', 'plain']
-      meta.authorization_response_iss_parameter_supported = true
     }
     if (acrPrefixes.length > 0) meta.acr_values_supported = acrPrefixes.map((p) => `${p}:*`)
     return meta

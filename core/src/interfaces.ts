@@ -480,6 +480,11 @@ export interface PluginHost<Options = unknown> {
   resolve<K extends keyof Services & string>(name: K): Services[K]
   /** Runs on shutdown after requests drain, in reverse load order. */
   onClose(hook: () => Promise<void> | void): void
+  /**
+   * Add fields to the discovery document for an issuer (an endpoint the plugin serves,
+   * what it supports). Fields the core sets itself (`issuer`, `token_endpoint`, …) win.
+   */
+  discovery(fields: (issuer: string) => JsonObject): void
 }
 
 /**

@@ -5,7 +5,7 @@ import { asValue, createContainer, type AwilixContainer } from 'awilix'
 import type { PluginRef } from './config.js'
 import { ConfigError } from './errors.js'
 import type {
-  AcrHandler, GrantTypeDefinition, HostConfig, HttpMethod, InteractionHandler, Logger, PluginDefinition, PluginHost,
+  AcrHandler, JsonObject, GrantTypeDefinition, HostConfig, HttpMethod, InteractionHandler, Logger, PluginDefinition, PluginHost,
   RouteHandler, Services, Store, UserService,
 } from './interfaces.js'
 
@@ -34,6 +34,7 @@ export class PluginRegistry {
   readonly interactions: InteractionHandler[] = []
   readonly routes: RouteRegistration[] = []
   readonly closeHooks: Array<() => Promise<void> | void> = []
+  readonly discovery: Array<(issuer: string) => JsonObject> = []
   readonly loaded: LoadedPlugin[] = []
   readonly container: AwilixContainer<Services>
   store: Store | undefined
@@ -183,6 +184,9 @@ export async function loadPlugins(refs: readonly PluginRef[], hostConfig: HostCo
       },
       onClose(hook) {
         registry.closeHooks.push(hook)
+      },
+      discovery(fields) {
+        registry.discovery.push(fields)
       },
     }
     try {

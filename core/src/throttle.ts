@@ -86,26 +86,20 @@ export class SignInThrottle {
 }
 
 /**
- * The user service with `authenticate` throttled. A transparent proxy: every other member
- * (including a service's own extras) is the service's own, called on the service itself.
+ * The user service with `authenticate` throttled; every other method is the service's own.
+ * The service the plugin provided stays reachable as `registry.users`.
  */
 export function throttleSignIns(users: UserService, store: Store, settings: ThrottleSettings): UserService {
   if (settings.maxFailuresPerUser <= 0 && settings.maxFailuresPerAddress <= 0) return users
   const throttle = new SignInThrottle(store, settings)
-  const check = (login: PasswordLogin): Promise<User | undefined> => users.authenticate(login)
-  const authenticate = (login: PasswordLogin): Promise<User | undefined> => throttle.authenticate(login, check)
-  const bound = new Map<PropertyKey, unknown>()
-  return new Proxy(users, {
-    get(target, property) {
-      if (property === 'authenticate') return authenticate
-      const value: unknown = Reflect.get(target, property, target)
-      if (typeof value !== 'function') return value
-      let fn = bound.get(property)
-      if (fn === undefined || (fn as { original?: unknown }).original !== value) {
-        fn = Object.assign((value as (...args: unknown[]) => unknown).bind(target), { original: value })
-        bound.set(property, fn)
-      }
-      return fn
-    },
-  })
+  const throttled: UserService = {
+    authenticate: (login) => throttle.authenticate(login, (l) => users.authenticate(l)),
+    authenticateExternal: (login) => users.authenticateExternal(login),
+    findById: (sub, context) => users.findById(sub, context),
+    claims: (user, scopes) => users.claims(user, scopes),
+    isActive: (sub, context) => users.isActive(sub, context),
+  }
+  const accepts = users.acceptsPasswordIdp
+  if (accepts) throttled.acceptsPasswordIdp = (idp, client) => accepts.call(users, idp, client)
+  return throttled
 }

@@ -136,4 +136,6 @@ t.test('discovery lists exactly the client-assertion algorithms the server accep
   t.teardown(srv.close)
   const meta = await (await fetch(`${srv.url}/.well-known/openid-configuration`)).json() as Record<string, unknown>
   t.same(meta.token_endpoint_auth_signing_alg_values_supported, ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])
+  t.equal(meta.authorization_endpoint, undefined, 'no authorization endpoint without the plugin that serves it')
+  t.same(meta.response_types_supported, [], 'and no response types')
 })

@@ -233,6 +233,14 @@ export default definePlugin<AuthorizationCodeOptions>({
       },
     }
     host.provide('authorization', service)
+    host.discovery((issuer) => ({
+      authorization_endpoint: `${issuer}${AUTHORIZE_PATH}`,
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      code_challenge_methods_supported: ['S256', 'plain'],
+      // RFC 9207: every authorization response carries iss.
+      authorization_response_iss_parameter_supported: true,
+    }))
 
     /* ---------------------------------------------------------- login page */
 
