@@ -16,46 +16,23 @@
  * tell the cost of round trips from the cost of everything else.
  * Input: PORT, REDIS_URL, BENCH_JWK (a private ES256 JWK as JSON), FLOOR_EXTRA_READS (0).
  */
-import { createServer } from 'node:http'
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import Koa from 'koa'
 import { Redis } from 'ioredis'
 import { CompactSign, importJWK, type JWK } from 'jose'
+import { issuer, serveFloor } from './floor-server.js'
 
-const port = Number(process.env.PORT)
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
 const jwk = JSON.parse(process.env.BENCH_JWK ?? '') as JWK
 const key = await importJWK(jwk, 'ES256')
 const header = { alg: 'ES256', kid: jwk.kid!, typ: 'at+jwt' }
-const issuer = `http://127.0.0.1:${port}`
 const prefix = `floor:${randomBytes(4).toString('hex')}:`
 const TTL = 3600
 const EXTRA_READS = Number(process.env.FLOOR_EXTRA_READS ?? 0)
 const utf8 = new TextEncoder()
-const app = new Koa()
 
 const storageKey = (token: string): string => prefix + createHash('sha256').update(token).digest('base64url')
 
-function readText(req: NodeJS.ReadableStream): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    req.on('error', reject)
-  })
-}
-
-app.use(async (ctx) => {
-  if (ctx.method === 'GET' && ctx.path === '/healthz') {
-    ctx.body = { status: 'ok' }
-    return
-  }
-  if (ctx.method !== 'POST') {
-    ctx.status = 405
-    return
-  }
-  const form = new URLSearchParams(await readText(ctx.req))
-  ctx.set('Cache-Control', 'no-store')
+serveFloor(async (form, ctx) => {
   let record = { sub: 'u-bench', client_id: 'ro', scope: form.get('scope') ?? 'api offline_access' }
   if (form.get('grant_type') === 'refresh_token') {
     const key = storageKey(form.get('refresh_token') ?? '')
@@ -74,7 +51,4 @@ app.use(async (ctx) => {
   const claims = { iss: issuer, sub: record.sub, aud: record.client_id, client_id: record.client_id, scope: record.scope, iat: now, exp: now + 300, jti: randomUUID() }
   const accessToken = await new CompactSign(utf8.encode(JSON.stringify(claims))).setProtectedHeader(header).sign(key)
   ctx.body = { access_token: accessToken, token_type: 'Bearer', expires_in: 300, scope: record.scope, refresh_token: refreshToken }
-})
-
-createServer(app.callback()).listen(port, '127.0.0.1')
-process.on('SIGTERM', () => { redis.disconnect(); process.exit(0) })
+}, () => redis.disconnect())
