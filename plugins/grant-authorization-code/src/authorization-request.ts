@@ -46,16 +46,33 @@ const LIMITS: Readonly<Record<string, number>> = {
 }
 const KNOWN_PROMPTS = new Set(['none', 'login', 'consent', 'select_account'])
 
-/** Single-valued view of the query string (RFC 6749 §3.1: no parameter twice; empty = absent). */
-class Query {
-  constructor(private readonly params: URLSearchParams) {}
+/**
+ * Single-valued view of the request's parameters (RFC 6749 §3.1: no parameter twice;
+ * empty = absent). Built in one pass: every lookup is a map read, so the cost of parsing
+ * stays linear in the size of the request however many distinct names it has (SPEC §9).
+ */
+export class AuthorizationParams {
+  private readonly values = new Map<string, string[]>()
+
+  add(name: string, value: string): void {
+    const list = this.values.get(name)
+    if (list) list.push(value)
+    else this.values.set(name, [value])
+  }
+
+  static fromQuery(rawQuery: string): AuthorizationParams {
+    const params = new AuthorizationParams()
+    for (const [name, value] of new URLSearchParams(rawQuery)) params.add(name, value)
+    return params
+  }
 
   repeated(name: string): boolean {
-    return this.params.getAll(name).length > 1
+    return (this.values.get(name)?.length ?? 0) > 1
   }
 
   get(name: string): string | undefined {
-    const values = this.params.getAll(name)
+    const values = this.values.get(name)
+    if (values === undefined) return undefined
     if (values.length > 1) throw new OAuthError('invalid_request', `parameter ${name} is repeated`)
     const value = values[0]
     if (value === undefined || value === '') return undefined
@@ -63,8 +80,10 @@ class Query {
     return value
   }
 
-  names(): string[] {
-    return [...new Set(this.params.keys())]
+  /** The first repeated parameter, if any. */
+  firstRepeated(): string | undefined {
+    for (const [name, values] of this.values) if (values.length > 1) return name
+    return undefined
   }
 }
 
@@ -73,9 +92,9 @@ class Query {
  * browser may be sent (failures throw {@link UnredirectableError}); then everything else
  * (failures throw {@link RedirectableError}, answered at the redirect_uri with `state` and `iss`).
  */
-export function parseAuthorizationRequest(rawQuery: string, clients: ReadonlyMap<string, Client>, acr: AcrParser, issuer: string): AuthorizationRequest {
-  if (rawQuery.length > 16 * 1024) throw new UnredirectableError('Invalid request', 'The authorization request is too large.')
-  const query = new Query(new URLSearchParams(rawQuery))
+export function parseAuthorizationRequest(rawQuery: string | AuthorizationParams, clients: ReadonlyMap<string, Client>, acr: AcrParser, issuer: string): AuthorizationRequest {
+  if (typeof rawQuery === 'string' && rawQuery.length > 16 * 1024) throw new UnredirectableError('Invalid request', 'The authorization request is too large.')
+  const query = typeof rawQuery === 'string' ? AuthorizationParams.fromQuery(rawQuery) : rawQuery
 
   if (query.repeated('client_id')) throw new UnredirectableError('Invalid request', 'The request names more than one client.')
   let clientId: string | undefined
@@ -102,7 +121,8 @@ export function parseAuthorizationRequest(rawQuery: string, clients: ReadonlyMap
   // A repeated state cannot be echoed back faithfully: answer without one.
   const state = query.repeated('state') ? undefined : safeGet(query, 'state')
   try {
-    for (const name of query.names()) if (query.repeated(name)) throw new OAuthError('invalid_request', `parameter ${name.slice(0, 64)} is repeated`)
+    const repeated = query.firstRepeated()
+    if (repeated !== undefined) throw new OAuthError('invalid_request', `parameter ${repeated.slice(0, 64)} is repeated`)
     if (query.get('request') !== undefined) throw new OAuthError('request_not_supported', 'request objects are not supported')
     if (query.get('request_uri') !== undefined) throw new OAuthError('request_uri_not_supported', 'request_uri is not supported')
     const responseType = query.get('response_type')
@@ -144,7 +164,7 @@ export function parseAuthorizationRequest(rawQuery: string, clients: ReadonlyMap
   }
 }
 
-function safeGet(query: Query, name: string): string | undefined {
+function safeGet(query: AuthorizationParams, name: string): string | undefined {
   try {
     return query.get(name)
   } catch {
