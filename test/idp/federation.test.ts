@@ -202,6 +202,43 @@ t.test('federated sign-in through a second grantd', async (t) => {
     t.match(unknown.body, /not available/)
   })
 
+  t.test('a session made through a provider never answers a client that does not allow it (SPEC §9)', async (t) => {
+    // The attack from the audit: sign in through upstream for `web`, then ask for a code
+    // for `local-only` (identity_providers: []) from the same browser.
+    const browser = new Browser()
+    const { challenge, verifier } = pkce()
+    const start = await browser.follow(authorizeUrl(down, { state: 'fed', nonce: 'n', code_challenge: challenge, code_challenge_method: 'S256', acr_values: 'idp:upstream' }), {}, atClient)
+    const back = await loginUpstream(browser, start.at(-1)!, 'alice', 'upstream-pw')
+    t.ok(new URL(back.at(-1)!.location!).searchParams.get('code'), 'signed in through upstream for web')
+    t.ok(browser.cookies(down.url).has('grantd_session'), 'the browser holds a session')
+
+    // The session still answers the client that allows the provider (single sign-on).
+    const sso = await browser.request(authorizeUrl(down, { state: 'sso', nonce: 'n', code_challenge: challenge, code_challenge_method: 'S256' }))
+    t.equal(sso.status, 302)
+    t.ok(new URL(sso.location!).searchParams.get('code'), 'web gets a code from the session')
+
+    for (const acr of ['idp:upstream', undefined]) {
+      const params = { client_id: 'local-only', state: 'bypass', nonce: 'n', code_challenge: challenge, code_challenge_method: 'S256', ...(acr ? { acr_values: acr } : {}) }
+      const page = await browser.request(authorizeUrl(down, params))
+      const leaked = page.location ? new URL(page.location).searchParams.get('code') : null
+      if (leaked) {
+        const token = await postForm(`${down.url}/connect/token`, { grant_type: 'authorization_code', code: leaked, redirect_uri: CLIENT_REDIRECT, code_verifier: verifier }, { authorization: basic('local-only', 'web-secret') })
+        t.comment(`bypass: local-only got a code (${token.text.slice(0, 80)})`)
+      }
+      t.equal(page.status, 200, `local-only (acr_values=${acr ?? 'none'}): the login form, not a code`)
+      t.notOk(leaked, 'no code for a client that does not allow the session\'s provider')
+      t.ok(parseForms(page.body, page.url).some((f) => 'username' in f.fields), 'the local login form is shown')
+
+      const silent = await browser.request(authorizeUrl(down, { ...params, prompt: 'none' }))
+      t.equal(silent.status, 302)
+      const landing = new URL(silent.location!)
+      t.ok(atClient(silent.location!))
+      t.equal(landing.searchParams.get('error'), 'login_required', `prompt=none (acr_values=${acr ?? 'none'}): login_required`)
+      t.equal(landing.searchParams.get('state'), 'bypass')
+      t.notOk(landing.searchParams.get('code'))
+    }
+  })
+
   t.test('upstream refuses (error=access_denied): error redirect to the client', async (t) => {
     const browser = new Browser()
     const { challenge } = pkce()

@@ -1,6 +1,6 @@
 import {
   definePlugin, isSignInThrottled, OAuthError, readForm, secretKey, StoreUnavailableError,
-  type AcrContext, type AuthorizationService, type FormParams, type InteractionHandler, type PendingAuthorization,
+  type AcrContext, type AuthorizationService, type Client, type FormParams, type InteractionHandler, type PendingAuthorization,
   type PluginHost, type RouteContext, type User,
 } from '@grantd/core'
 import { parseAuthorizationRequest, RedirectableError, UnredirectableError, type AuthorizationRequest } from './authorization-request.js'
@@ -202,7 +202,14 @@ export default definePlugin<AuthorizationCodeOptions>({
       if (request.maxAge !== undefined && age >= request.maxAge) return false
       if (request.acr.tenant !== undefined && session.tenant !== request.acr.tenant) return false
       if (request.acr.idp !== undefined && session.idp !== request.acr.idp) return false
+      // SPEC §9: a session made through an external provider answers only clients that allow it.
+      if (!idpAllowed(request.client, session.idp)) return false
       return (await users().findById(session.sub, request.acr)) !== undefined
+    }
+
+    /** A client's `identity_providers` decides which external sign-ins may reach it (SPEC §6, §9). */
+    function idpAllowed(client: Client, idp: string | undefined): boolean {
+      return idp === undefined || client.identity_providers.includes(idp)
     }
 
     /* ------------------------------------------------------------ service */
@@ -212,6 +219,10 @@ export default definePlugin<AuthorizationCodeOptions>({
         return (await readPending(id))?.pending
       },
       async complete(ctx, pending, user: User, auth) {
+        if (!idpAllowed(pending.client, auth.idp)) {
+          host.log.warn({ client_id: pending.client.client_id, idp: auth.idp }, 'sign-in through a provider the client does not allow refused')
+          return service.fail(ctx, pending, 'access_denied', 'this application does not allow that identity provider')
+        }
         // Single use: a double-submitted form or a replayed callback finds nothing.
         if ((await store().consume(pendingKey(pending.id))) === undefined) {
           return page(ctx, 400, 'This sign-in request has expired', 'The sign-in took too long or was already completed.')
