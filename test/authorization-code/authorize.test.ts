@@ -39,7 +39,7 @@ t.test('authorization code flow end to end', async (t) => {
   const form = loginForm(page.body)
   t.equal(form.action, `${srv.url}/connect/login`, 'form action built from the issuer')
   t.match(form.fields.csrf, /^[A-Za-z0-9_-]{43}$/)
-  t.match(form.fields.pending, /^[A-Za-z0-9_-]{43}$/)
+  t.match(form.fields.pending, /^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{43}$/, 'the request travels in the form, MAC-protected (SPEC §9)')
   t.match(jar.lines.join('\n'), /grantd_login=[^;]+; Path=\/connect; Max-Age=\d+; HttpOnly; SameSite=Lax/)
 
   // 2. a wrong password re-renders the form with an announced error, no redirect

@@ -31,9 +31,10 @@ interface ExternalLoginRecord {
 
 type ParamContext = RouteContext & { params?: Record<string, string | undefined> }
 
-function queryParam(ctx: RouteContext, name: string): string | undefined {
+/** The sign-in links carry the whole pending request (MAC-protected, up to 4000 characters). */
+function queryParam(ctx: RouteContext, name: string, maxLength = 2048): string | undefined {
   const value = ctx.query[name]
-  return typeof value === 'string' && value !== '' && value.length <= 2048 ? value : undefined
+  return typeof value === 'string' && value !== '' && value.length <= maxLength ? value : undefined
 }
 
 function readBrowserCookie(ctx: RouteContext): string | undefined {
@@ -165,7 +166,7 @@ export default definePlugin<AcrIdpOptions>({
     host.route('get', '/connect/external/:name/start', (ctx) => browserRoute(ctx, async () => {
       const party = parties.get((ctx as ParamContext).params?.name ?? '')
       if (!party) return errorPage(ctx, 404, 'Unknown identity provider', 'This identity provider is not configured.')
-      const id = queryParam(ctx, 'pending')
+      const id = queryParam(ctx, 'pending', 4096)
       if (id === undefined) return errorPage(ctx, 400, 'Sign-in failed', 'The sign-in link is incomplete.')
       const service = authorization()
       if (!service) return errorPage(ctx, 503, 'Sign-in is not available', 'The authorization endpoint is not loaded.')

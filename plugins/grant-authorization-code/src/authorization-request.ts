@@ -88,11 +88,14 @@ export class AuthorizationParams {
 }
 
 /**
- * Validate `GET /connect/authorize` in two stages: first who the client is and where its
+ * Validate an authorization request (GET query or POST form) in two stages: first who the client is and where its
  * browser may be sent (failures throw {@link UnredirectableError}); then everything else
  * (failures throw {@link RedirectableError}, answered at the redirect_uri with `state` and `iss`).
  */
-export function parseAuthorizationRequest(rawQuery: string | AuthorizationParams, clients: ReadonlyMap<string, Client>, acr: AcrParser, issuer: string): AuthorizationRequest {
+export function parseAuthorizationRequest(
+  rawQuery: string | AuthorizationParams, clients: ReadonlyMap<string, Client>, acr: AcrParser, issuer: string,
+  redirectAllowed: (client: Client, redirectUri: string) => boolean = (client, uri) => client.redirect_uris.includes(uri),
+): AuthorizationRequest {
   if (typeof rawQuery === 'string' && rawQuery.length > 16 * 1024) throw new UnredirectableError('Invalid request', 'The authorization request is too large.')
   const query = typeof rawQuery === 'string' ? AuthorizationParams.fromQuery(rawQuery) : rawQuery
 
@@ -115,8 +118,8 @@ export function parseAuthorizationRequest(rawQuery: string | AuthorizationParams
     redirectUri = undefined
   }
   if (redirectUri === undefined) throw new UnredirectableError('Invalid request', 'The request does not say where to return (redirect_uri is missing).')
-  // RFC 9700 §4.1.1: exact string matching, no patterns, no normalisation.
-  if (!client.redirect_uris.includes(redirectUri)) throw new UnredirectableError('Invalid redirect', 'The application asked to return to an address it has not registered.')
+  // RFC 9700 §4.1.1: exact string matching, no patterns, no normalisation (RFC 8252 §7.3: any loopback port).
+  if (!redirectAllowed(client, redirectUri)) throw new UnredirectableError('Invalid redirect', 'The application asked to return to an address it has not registered.')
 
   // A repeated state cannot be echoed back faithfully: answer without one.
   const state = query.repeated('state') ? undefined : safeGet(query, 'state')

@@ -3,13 +3,15 @@ import {
   type AcrContext, type AuthorizationService, type Client, type FormParams, type InteractionHandler, type PendingAuthorization,
   type PluginHost, type RouteContext, type User,
 } from '@grantd/core'
-import { parseAuthorizationRequest, RedirectableError, UnredirectableError, type AuthorizationRequest } from './authorization-request.js'
+import { AuthorizationParams, parseAuthorizationRequest, RedirectableError, UnredirectableError, type AuthorizationRequest } from './authorization-request.js'
 import { AuthorizationCodes } from './codes.js'
 import { CookieSigner, newCookieValue, pathBelowIssuer, readCookie, setCookie } from './cookies.js'
 import { errorPage, loginPage, setPageHeaders } from './login-page.js'
-import type { PkceMethod } from './pkce.js'
+import { PendingCodec, type CarriedRequest } from './pending.js'
+import { redirectUriAllowed } from './redirect-uri.js'
 import { Sessions, type SessionRecord } from './sessions.js'
 
+export { redirectUriAllowed } from './redirect-uri.js'
 export { challengeOf, verifierMatches, isValidVerifier, pkceRequired, type PkceChallenge, type PkceMethod } from './pkce.js'
 
 export interface AuthorizationCodeOptions {
@@ -44,23 +46,6 @@ const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/
 export const AUTHORIZE_PATH = '/connect/authorize'
 export const LOGIN_PATH = '/connect/login'
 
-/** A pending authorization as kept in the store (the client by id; it is re-read from config). */
-interface StoredPending {
-  client_id: string
-  redirect_uri: string
-  scope: readonly string[]
-  state?: string
-  nonce?: string
-  code_challenge?: string
-  code_challenge_method?: PkceMethod
-  acr: AcrContext
-  prompt: readonly string[]
-  issuer: string
-  max_age?: number
-  login_hint?: string
-  notices?: string[]
-}
-
 type ClientBound = Omit<PendingAuthorization, 'id' | 'prompt' | 'acr'> & { acr: AcrContext }
 
 /**
@@ -87,7 +72,12 @@ export default definePlugin<AuthorizationCodeOptions>({
     const longestAccessTtl = Math.max(tokens.accessTokenTtl, ...[...clients.values()].map((c) => c.access_token_ttl ?? 0))
     const codes = new AuthorizationCodes(store, tokens.codeTtl, Math.max(tokens.refreshTokenTtl, longestAccessTtl), host.log)
     const sessions = new Sessions(store, signer, sessionTtl)
-    const pendingKey = (id: string): string => `authz:${secretKey(id)}`
+    const carrier = new PendingCodec(signer, loginTtl)
+    /** Written once a sign-in succeeds: the request is single-use. */
+    const doneKey = (carried: CarriedRequest): string => `authz-done:${secretKey(carried.rid)}`
+    /** Failed password attempts of one request (maxLoginAttempts). */
+    const triesKey = (carried: CarriedRequest): string => `authz-tries:${secretKey(carried.rid)}`
+    const secondsLeft = (carried: CarriedRequest): number => Math.max(1, carried.exp - Math.floor(Date.now() / 1000) + 5)
 
     /* --------------------------------------------------------- responses */
 
@@ -132,9 +122,9 @@ export default definePlugin<AuthorizationCodeOptions>({
 
     /* ------------------------------------------------ pending authorizations */
 
-    function toPending(id: string, s: StoredPending): PendingAuthorization | undefined {
+    function toPending(id: string, s: CarriedRequest): PendingAuthorization | undefined {
       const client = clients.get(s.client_id)
-      if (!client || !client.redirect_uris.includes(s.redirect_uri)) return undefined
+      if (!client || !redirectUriAllowed(client, s.redirect_uri)) return undefined
       return {
         id, client, redirectUri: s.redirect_uri, scope: s.scope, acr: s.acr, prompt: s.prompt, issuer: s.issuer,
         ...(s.state !== undefined ? { state: s.state } : {}),
@@ -144,33 +134,14 @@ export default definePlugin<AuthorizationCodeOptions>({
       }
     }
 
-    async function readPending(id: string): Promise<{ pending: PendingAuthorization; stored: StoredPending } | undefined> {
-      if (!COOKIE_VALUE.test(id)) return undefined
-      const raw = await store().get(pendingKey(id))
-      if (raw === undefined) return undefined
-      let stored: StoredPending
-      try {
-        stored = JSON.parse(raw) as StoredPending
-      } catch {
-        return undefined
-      }
+    /** The request a login form or sign-in link carries; `undefined` when altered, expired or already used. */
+    async function readPending(id: string): Promise<{ pending: PendingAuthorization; stored: CarriedRequest } | undefined> {
+      const stored = carrier.open(id)
+      if (!stored) return undefined
       const pending = toPending(id, stored)
-      return pending ? { pending, stored } : undefined
-    }
-
-    async function savePending(id: string, request: AuthorizationRequest, notices?: string[]): Promise<void> {
-      const stored: StoredPending = {
-        client_id: request.client.client_id, redirect_uri: request.redirectUri, scope: request.scope, acr: request.acr,
-        prompt: request.prompt, issuer: request.issuer,
-        ...(request.state !== undefined ? { state: request.state } : {}),
-        ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
-        ...(request.codeChallenge !== undefined ? { code_challenge: request.codeChallenge } : {}),
-        ...(request.codeChallengeMethod !== undefined ? { code_challenge_method: request.codeChallengeMethod } : {}),
-        ...(request.maxAge !== undefined ? { max_age: request.maxAge } : {}),
-        ...(request.loginHint !== undefined ? { login_hint: request.loginHint } : {}),
-        ...(notices && notices.length > 0 ? { notices } : {}),
-      }
-      await store().put(pendingKey(id), JSON.stringify(stored), loginTtl)
+      if (!pending) return undefined
+      if ((await store().get(doneKey(stored))) !== undefined) return undefined
+      return { pending, stored }
     }
 
     /* ------------------------------------------------------------- codes */
@@ -223,8 +194,9 @@ export default definePlugin<AuthorizationCodeOptions>({
           host.log.warn({ client_id: pending.client.client_id, idp: auth.idp }, 'sign-in through a provider the client does not allow refused')
           return service.fail(ctx, pending, 'access_denied', 'this application does not allow that identity provider')
         }
-        // Single use: a double-submitted form or a replayed callback finds nothing.
-        if ((await store().consume(pendingKey(pending.id))) === undefined) {
+        // Single use: a double-submitted form or a replayed callback finds the marker.
+        const carried = carrier.open(pending.id)
+        if (!carried || !(await store().add(doneKey(carried), '1', secondsLeft(carried)))) {
           return page(ctx, 400, 'This sign-in request has expired', 'The sign-in took too long or was already completed.')
         }
         const session: SessionRecord = {
@@ -239,7 +211,6 @@ export default definePlugin<AuthorizationCodeOptions>({
         await issueCode(ctx, pending, session)
       },
       async fail(ctx, pending, error, description) {
-        await store().delete(pendingKey(pending.id))
         redirectToClient(ctx, pending, { error, ...(description !== undefined ? { error_description: description } : {}) })
       },
     }
@@ -255,7 +226,7 @@ export default definePlugin<AuthorizationCodeOptions>({
 
     /* ---------------------------------------------------------- login page */
 
-    async function showLogin(ctx: RouteContext, pending: PendingAuthorization, stored: StoredPending, view: { error?: string; username?: string; status?: number } = {}): Promise<void> {
+    async function showLogin(ctx: RouteContext, pending: PendingAuthorization, stored: CarriedRequest, view: { error?: string; username?: string; status?: number } = {}): Promise<void> {
       const existing = readCookie(ctx, BROWSER_COOKIE)
       const browser = existing !== undefined && COOKIE_VALUE.test(existing) ? existing : newCookieValue()
       setCookie(ctx, BROWSER_COOKIE, browser, { path: pathBelowIssuer(pending.issuer, '/connect'), maxAge: loginTtl })
@@ -279,10 +250,24 @@ export default definePlugin<AuthorizationCodeOptions>({
       })
     }
 
-    host.route('get', AUTHORIZE_PATH, async (ctx) => {
+    /** Seal a validated request for the login form (SPEC §9: carried, not stored). */
+    function carry(request: AuthorizationRequest, notices: readonly string[] = []): { pending: PendingAuthorization; stored: CarriedRequest } {
+      const sealed = carrier.seal(request, notices)
+      const stored = sealed === undefined ? undefined : carrier.open(sealed)
+      const pending = sealed === undefined || stored === undefined ? undefined : toPending(sealed, stored)
+      if (!pending || !stored) throw new OAuthError('invalid_request', 'the authorization request is too large')
+      return { pending, stored }
+    }
+
+    /**
+     * The authorization endpoint (RFC 6749 §4.1.1), GET and POST alike (OIDC Core §3.1.2.1).
+     * Nothing is stored here (SPEC §9): a session answers, a hook takes over, or the
+     * validated request is carried by the login form.
+     */
+    async function authorize(ctx: RouteContext, source: string | AuthorizationParams): Promise<void> {
       let request: AuthorizationRequest
       try {
-        request = parseAuthorizationRequest(ctx.querystring, clients, host.resolve('acr'), ctx.state.issuer)
+        request = parseAuthorizationRequest(source, clients, host.resolve('acr'), ctx.state.issuer, redirectUriAllowed)
       } catch (err) {
         if (err instanceof UnredirectableError) return page(ctx, 400, err.title, err.message)
         if (err instanceof RedirectableError) {
@@ -295,9 +280,8 @@ export default definePlugin<AuthorizationCodeOptions>({
         const session = await sessions.read(ctx)
         if (session && (await sessionFits(session, request))) return issueCode(ctx, request, session)
 
-        const id = newCookieValue()
-        await savePending(id, request)
-        const pending = (await readPending(id))!.pending
+        const carried = carry(request)
+        const pending = carried.pending
         const notices: string[] = []
         for (const hook of interactions()) {
           if (!hook.beforeLogin) continue
@@ -307,11 +291,31 @@ export default definePlugin<AuthorizationCodeOptions>({
         }
         // OIDC Core §3.1.2.6: no interaction allowed and nobody signed in.
         if (request.prompt.includes('none')) return service.fail(ctx, pending, 'login_required', 'the user is not signed in')
-        if (notices.length > 0) await savePending(id, request, notices)
-        const loaded = await readPending(id)
-        if (!loaded) return page(ctx, 400, 'This sign-in request has expired', 'Please go back to the application and try again.')
-        await showLogin(ctx, loaded.pending, loaded.stored)
+        const shown = notices.length > 0 ? carry(request, notices) : carried
+        await showLogin(ctx, shown.pending, shown.stored)
       })
+    }
+
+    host.route('get', AUTHORIZE_PATH, (ctx) => authorize(ctx, ctx.querystring))
+
+    // OIDC Core §3.1.2.1: POST with the parameters form-serialized. A POST from another
+    // site carries no session cookie (SameSite=Lax): it shows the login form.
+    host.route('post', AUTHORIZE_PATH, async (ctx) => {
+      let form: FormParams
+      try {
+        form = await readForm(ctx.req)
+      } catch (err) {
+        if (!(err instanceof OAuthError)) throw err
+        return page(ctx, err.status === 413 ? 413 : 400, 'Invalid request', 'The authorization request could not be read.')
+      }
+      const params = new AuthorizationParams()
+      for (const name of form.names()) {
+        const count = form.count(name)
+        // Only that a repeated parameter is repeated matters (it is refused), not its values.
+        if (count > 1) for (let i = 0; i < count; i++) params.add(name, '')
+        else params.add(name, form.get(name) ?? '')
+      }
+      await authorize(ctx, params)
     })
 
     host.route('post', LOGIN_PATH, async (ctx) => {
@@ -339,14 +343,20 @@ export default definePlugin<AuthorizationCodeOptions>({
       }
 
       await browserRoute(ctx, pending, async () => {
-        const attempts = await store().increment(`authz-tries:${secretKey(pending.id)}`, loginTtl)
-        if (attempts > maxLoginAttempts) return service.fail(ctx, pending, 'access_denied', 'too many failed sign-in attempts')
+        const attempts = Number((await store().get(triesKey(stored))) ?? 0)
+        if (attempts >= maxLoginAttempts) return service.fail(ctx, pending, 'access_denied', 'too many failed sign-in attempts')
+        // Only a failed attempt is counted (and stored): filling the form in costs the store nothing.
+        const failed = async (): Promise<number> => store().increment(triesKey(stored), secondsLeft(stored))
         const username = params.get('username')
         const password = params.get('password')
         if (username === undefined || password === undefined) {
+          await failed()
           return showLogin(ctx, pending, stored, { error: 'Enter your username and password.', ...(username !== undefined ? { username } : {}), status: 400 })
         }
-        if (username.length > 256 || password.length > 1024) return showLogin(ctx, pending, stored, { error: 'The username or password is incorrect.', status: 401 })
+        if (username.length > 256 || password.length > 1024) {
+          await failed()
+          return showLogin(ctx, pending, stored, { error: 'The username or password is incorrect.', status: 401 })
+        }
         let user: User | undefined
         try {
           user = await users().authenticate({ username, password, context: pending.acr, client: pending.client, clientIp: ctx.state.clientIp })
@@ -355,13 +365,16 @@ export default definePlugin<AuthorizationCodeOptions>({
           if (isSignInThrottled(err)) return showLogin(ctx, pending, stored, { error: 'Too many failed sign-in attempts. Please wait a while and try again.', username, status: 429 })
           throw err
         }
-        if (!user) return showLogin(ctx, pending, stored, { error: 'The username or password is incorrect.', username, status: 401 })
+        if (!user) {
+          await failed()
+          return showLogin(ctx, pending, stored, { error: 'The username or password is incorrect.', username, status: 401 })
+        }
         await service.complete(ctx, pending, user, { amr: ['pwd'] })
       })
     })
 
     /** Read the pending request for the login form; `null` when an error page was already written. */
-    async function browserSafeRead(ctx: RouteContext, id: string): Promise<{ pending: PendingAuthorization; stored: StoredPending } | undefined | null> {
+    async function browserSafeRead(ctx: RouteContext, id: string): Promise<{ pending: PendingAuthorization; stored: CarriedRequest } | undefined | null> {
       try {
         return await readPending(id)
       } catch (err) {
