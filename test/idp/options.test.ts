@@ -21,6 +21,8 @@ t.test('provider option errors name the key path', async (t) => {
     [{ providers: { upstream: { ...provider, autoProvision: 'yes' } } }, /providers\.upstream\.autoProvision: expected boolean, got string/],
     [{ providers: { upstream: { ...provider, clientSecret: 'x' } } }, /providers\.upstream\.clientSecret: unknown key/],
     [{ providers: { 'bad name': provider } }, /providers\.bad name: provider names are/],
+    [{ providers: {}, maxStartsPerAddress: 0 }, /maxStartsPerAddress: must be between 1 and 1000000/],
+    [{ providers: {}, maxStartsPerAddress: '5' }, /maxStartsPerAddress: expected integer, got string/],
   ]
   for (const [options, expected] of cases) {
     await t.rejects(startServer(withIdp(options)), { name: 'ConfigError', message: expected }, JSON.stringify(options))

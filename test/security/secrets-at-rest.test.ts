@@ -7,7 +7,7 @@
  */
 import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose'
@@ -216,4 +216,103 @@ t.test('Redis store: no plaintext secret in any key or value', async (t) => {
   t.ok(dump.length > 5, `Redis holds the flows' entries (${dump.length} keys)`)
   assertNothingLeaks(t, 'Redis', dump.join('\n'), secrets)
   assertNothingLeaks(t, 'the logs', srv.log.lines.join('\n'), secrets)
+})
+
+/**
+ * Federation state (SPEC §9, docs/security.md): the acr-idp round-trip record holds the
+ * pending authorization and the upstream PKCE code_verifier. The attack: read the store
+ * after a federated login started and replay or hijack it with what it holds in clear.
+ * Nothing in Redis may reveal the pending request or a verifier matching the challenge
+ * sent upstream.
+ */
+t.test('Redis store: federation state holds no code_verifier or pending request in clear', async (t) => {
+  const redis = await findRedis()
+  if (!redis) {
+    t.comment('no Redis: skipped (see the notice above)')
+    return
+  }
+  t.teardown(() => redis.stop())
+  const prefix = `grantd-test:fedstate:${randomBytes(6).toString('hex')}:`
+  const downPort = await freePort()
+  const down = `http://127.0.0.1:${downPort}`
+  const up = await startServer({
+    cookies: { keys: ['upstream-cookie-key-0123456789ab'] },
+    users: { use: '@grantd/users-static', options: { users: [{ sub: 'up-alice', username: 'alice', password: 'upstream-pw' }] } },
+    plugins: ['@grantd/grant-authorization-code'],
+    clients: [{ client_id: 'grantd', client_secret: 'upstream-secret', grant_types: ['authorization_code'], redirect_uris: [`${down}/connect/external/upstream/callback`], scope: 'openid profile email' }],
+  })
+  t.teardown(up.close)
+  const srv = await startServer({
+    issuer: down,
+    store: { use: '@grantd/store-redis', options: { url: redis.url, prefix } },
+    cookies: { keys: ['fedstate-cookie-key-0123456789ab'] },
+    users: { use: '@grantd/users-static', options: { users: [{ sub: 'u-alice', username: 'alice', password: PASSWORDS.alice, links: [{ idp: 'upstream', sub: 'up-alice' }] }] } },
+    plugins: ['@grantd/grant-authorization-code', { use: '@grantd/acr-idp', options: { providers: { upstream: { issuer: up.url, client_id: 'grantd', client_secret: 'upstream-secret' } } } }],
+    clients: [{ client_id: 'web', client_secret: CLEAR.web, grant_types: ['authorization_code'], redirect_uris: [WEB_REDIRECT], scope: 'openid profile', require_pkce: true, identity_providers: ['upstream'] }],
+  }, { port: downPort })
+  t.teardown(srv.close)
+  const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  await client.connect()
+  const scan = async (): Promise<Array<[string, string]>> => {
+    const out: Array<[string, string]> = []
+    let cursor = '0'
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+      for (const k of keys) out.push([k, (await client.type(k)) === 'string' ? (await client.get(k)) ?? '' : `(${await client.type(k)})`])
+      cursor = next
+    } while (cursor !== '0')
+    return out
+  }
+  t.teardown(async () => {
+    const keys = (await scan()).map(([k]) => k)
+    if (keys.length > 0) await client.del(...keys)
+    client.disconnect()
+  })
+
+  const { challenge } = pkcePair()
+  const params = { response_type: 'code', client_id: 'web', redirect_uri: WEB_REDIRECT, scope: 'openid', state: 'client-state-x', nonce: 'client-nonce-x', code_challenge: challenge, code_challenge_method: 'S256' }
+  // 1. straight upstream with acr_values=idp:upstream; 2. the login page's "Sign in with upstream" link.
+  const direct = await get(authorizeUrl(srv, { ...params, acr_values: 'idp:upstream' }), new CookieJar())
+  t.equal(direct.status, 302)
+  const jar = new CookieJar()
+  const page = await get(authorizeUrl(srv, params), jar)
+  const pendingId = loginForm(page.body).fields.pending!
+  const link = /href="([^"]*\/connect\/external\/upstream\/start[^"]*)"/.exec(page.body)![1]!.replace(/&amp;/g, '&')
+  const viaLink = await get(new URL(link, srv.url).href, jar)
+  t.equal(viaLink.status, 302)
+  const upstreamRequests = [direct.location!, viaLink.location!]
+  for (const u of upstreamRequests) t.equal(u.origin, up.url, 'sent upstream')
+  const challenges = upstreamRequests.map((u) => u.searchParams.get('code_challenge')!)
+  const states = upstreamRequests.map((u) => u.searchParams.get('state')!)
+
+  const entries = await scan()
+  const ext = entries.filter(([k]) => k.startsWith(`${prefix}ext:`))
+  t.equal(ext.length, 2, 'one round-trip record per federated login started')
+  const dump = entries.map(([k, v]) => `${k}\n${v}`).join('\n')
+  // A verifier is any 43-128 character string of the PKCE alphabet whose S256 is a challenge sent upstream.
+  const verifiers = [...dump.matchAll(/[A-Za-z0-9._~-]{43,128}/g)].map((m) => m[0]).filter((candidate) => {
+    for (let start = 0; start + 43 <= candidate.length; start++) {
+      for (let end = start + 43; end <= Math.min(candidate.length, start + 128); end++) {
+        if (challenges.includes(createHash('sha256').update(candidate.slice(start, end)).digest('base64url'))) return true
+      }
+    }
+    return false
+  })
+  t.same(verifiers, [], 'no upstream code_verifier in Redis')
+  t.notMatch(dump, /codeVerifier|code_verifier/, 'no verifier field')
+  t.notOk(dump.includes(pendingId), 'the pending request of the login page is not in Redis')
+  t.notOk(dump.includes(pendingId.slice(pendingId.lastIndexOf('.') + 1)), 'nor its MAC')
+  t.notOk(dump.includes('client-state-x') || dump.includes('client-nonce-x'), 'nor the client state or nonce it carries')
+  for (const s of states) t.notOk(dump.includes(s), 'the upstream state is only a hash')
+
+  // The encrypted record still works: the link-started login completes at the client.
+  const upPage = await get(viaLink.location!.href, jar)
+  const upForm = loginForm(upPage.body)
+  const back = await post(upForm.action, { ...upForm.fields, username: 'alice', password: 'upstream-pw' }, jar)
+  t.equal(back.status, 302)
+  const done = await get(back.location!.href, jar)
+  t.equal(done.status, 302, 'the downstream callback answers')
+  t.equal(done.location!.searchParams.get('state'), 'client-state-x')
+  t.ok(done.location!.searchParams.get('code'), 'a code for the client')
+  t.equal((await scan()).filter(([k]) => k.startsWith(`${prefix}ext:`)).length, 1, 'the used record is gone')
 })

@@ -7,6 +7,7 @@ import {
 import { errorPage } from './error-page.js'
 import { parseAcrIdpOptions, PROVIDER_NAME, type AcrIdpOptions } from './options.js'
 import { RelyingParty, UpstreamError } from './relying-party.js'
+import { openRoundTrip, roundTripKey, sealRoundTrip, type RoundTripRecord } from './round-trip.js'
 
 export { parseAcrIdpOptions, type AcrIdpOptions, type ProviderOptions } from './options.js'
 
@@ -17,17 +18,6 @@ const BROWSER_COOKIE = 'grantd_ext'
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/
 /** prompt values that mean the same upstream (OIDC Core §3.1.2.1). */
 const FORWARDED_PROMPTS = ['none', 'login', 'consent', 'select_account']
-
-/** What is remembered server-side between the redirect upstream and the callback. */
-interface ExternalLoginRecord {
-  pending: string
-  idp: string
-  codeVerifier: string
-  nonce: string
-  redirectUri: string
-  /** SHA-256 of the browser-binding cookie. */
-  browser: string
-}
 
 type ParamContext = RouteContext & { params?: Record<string, string | undefined> }
 
@@ -65,7 +55,7 @@ function callbackPath(name: string): string {
  * sends the browser to the upstream OIDC provider NAME, when the client's
  * `identity_providers` allows it; the login form offers a "Sign in with NAME" button
  * for each allowed provider. grantd is the relying party through oauth4webapi (PKCE
- * S256, state and nonce kept server-side, single-use), and the upstream identity is
+ * S256, state and nonce kept server-side encrypted under the state, single-use), and the upstream identity is
  * mapped by the user service's `authenticateExternal`.
  */
 export default definePlugin<AcrIdpOptions>({
@@ -108,10 +98,18 @@ export default definePlugin<AcrIdpOptions>({
         await service.fail(ctx, pending, err.error, err.message)
         return
       }
+      const store = host.resolve('store')
+      // SPEC §9: a federated login is the first thing an anonymous request stores; capped per address.
+      const started = await store.increment(`ext-addr:${secretKey(ctx.state.clientIp)}`, EXTERNAL_LOGIN_TTL)
+      if (started > host.options.maxStartsPerAddress) {
+        host.log.warn({ idp: party.name }, 'too many external sign-ins started from one address')
+        await service.fail(ctx, pending, 'temporarily_unavailable', 'too many sign-ins were started from this address; try again later')
+        return
+      }
       const browser = bindBrowser(ctx)
-      const record: ExternalLoginRecord = { pending: pending.id, idp: party.name, codeVerifier, nonce, redirectUri, browser: secretKey(browser) }
-      // Keyed by the state's hash: the store never holds a value that would let a reader forge a callback.
-      await host.resolve('store').put(`ext:${secretKey(state)}`, JSON.stringify(record), EXTERNAL_LOGIN_TTL)
+      const record: RoundTripRecord = { pending: pending.id, idp: party.name, codeVerifier, nonce, redirectUri, browser: secretKey(browser) }
+      // Keyed by the state's hash and encrypted under a key derived from the state (round-trip.ts).
+      await store.put(roundTripKey(state), sealRoundTrip(state, record), EXTERNAL_LOGIN_TTL)
       ctx.set('Cache-Control', 'no-store')
       ctx.redirect(url.href)
     }
@@ -183,8 +181,8 @@ export default definePlugin<AcrIdpOptions>({
       const state = queryParam(ctx, 'state')
       if (state === undefined) return errorPage(ctx, 400, 'Sign-in failed', 'The identity provider\'s response has no state.')
       // Single use: a replayed or forged state finds nothing.
-      const raw = await host.resolve('store').consume(`ext:${secretKey(state)}`)
-      const record = raw === undefined ? undefined : (JSON.parse(raw) as ExternalLoginRecord)
+      const raw = await host.resolve('store').consume(roundTripKey(state))
+      const record = raw === undefined ? undefined : openRoundTrip(state, raw)
       if (!record || record.idp !== party.name) return errorPage(ctx, 400, 'Sign-in failed', 'This sign-in response is unknown, expired or was already used.')
       const browser = readBrowserCookie(ctx)
       if (browser === undefined || secretKey(browser) !== record.browser) {

@@ -13,6 +13,8 @@ export interface ProviderOptions {
 
 export interface AcrIdpOptions {
   readonly providers: ReadonlyMap<string, ProviderOptions>
+  /** External sign-ins one client address may start per 10 minutes (each stores a round-trip record). */
+  readonly maxStartsPerAddress: number
 }
 
 /** Provider names appear in `acr_values` and in callback paths: keep them plain. */
@@ -48,7 +50,10 @@ function issuerUrl(v: unknown, at: string): string {
 
 export function parseAcrIdpOptions(raw: unknown): AcrIdpOptions {
   const o = record(raw ?? {}, '(options)')
-  for (const k of Object.keys(o)) if (k !== 'providers') throw new Error(`${k}: unknown key`)
+  for (const k of Object.keys(o)) if (k !== 'providers' && k !== 'maxStartsPerAddress') throw new Error(`${k}: unknown key`)
+  const max = o.maxStartsPerAddress
+  if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max))) throw new Error(`maxStartsPerAddress: expected integer, got ${typeName(max)}`)
+  if (typeof max === 'number' && (max < 1 || max > 1_000_000)) throw new Error('maxStartsPerAddress: must be between 1 and 1000000')
   const providers = new Map<string, ProviderOptions>()
   const given = o.providers === undefined ? {} : record(o.providers, 'providers')
   for (const [name, value] of Object.entries(given)) {
@@ -67,5 +72,5 @@ export function parseAcrIdpOptions(raw: unknown): AcrIdpOptions {
       autoProvision: p.autoProvision === true,
     })
   }
-  return { providers }
+  return { providers, maxStartsPerAddress: typeof max === 'number' ? max : 100 }
 }
