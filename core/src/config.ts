@@ -109,6 +109,26 @@ function url(v: unknown, path: string): string {
   return s
 }
 
+/**
+ * A redirect_uri: http(s), or for a public (native) client a private-use URI scheme
+ * containing a "." (RFC 8252 §7.1, §8.4: reverse domain name, `com.example.app:/cb`).
+ */
+function redirectUri(v: unknown, path: string, publicClient: boolean): string {
+  const s = str(v, path)
+  let u: URL
+  try {
+    u = new URL(s)
+  } catch {
+    return fail(path, 'expected an absolute URL')
+  }
+  if (u.hash || s.includes('#')) fail(path, 'must not have a fragment')
+  if (u.protocol === 'http:' || u.protocol === 'https:') return s
+  const scheme = u.protocol.slice(0, -1)
+  if (!scheme.includes('.') || !/^[a-z][a-z0-9+.-]*$/.test(scheme)) fail(path, 'expected an http or https URL, or a private-use URI scheme with a "." (com.example.app:/cb)')
+  if (!publicClient) fail(path, 'a private-use URI scheme is for public (native) clients only (RFC 8252 §8.4); this client is confidential')
+  return s
+}
+
 function pluginRef(v: unknown, path: string): PluginRef {
   if (typeof v === 'string') return { use: str(v, path), options: {}, path }
   const o = obj(v, path)
@@ -135,7 +155,6 @@ function client(v: unknown, path: string): ClientConfig {
     identity_providers: o.identity_providers === undefined ? [] : strArray(o.identity_providers, `${path}.identity_providers`),
   }
   if (out.client_id.length > 128 || /[\x00-\x1f]/.test(out.client_id)) fail(`${path}.client_id`, 'at most 128 printable characters')
-  out.redirect_uris.forEach((u, i) => url(u, `${path}.redirect_uris[${i}]`))
   if (o.client_secret !== undefined) out.client_secret = str(o.client_secret, `${path}.client_secret`)
   if (o.client_name !== undefined) out.client_name = str(o.client_name, `${path}.client_name`)
   if (o.access_token_ttl !== undefined) out.access_token_ttl = int(o.access_token_ttl, `${path}.access_token_ttl`, 1, 86400)
@@ -161,6 +180,7 @@ function client(v: unknown, path: string): ClientConfig {
   }
   if (method === 'private_key_jwt' && out.jwks === undefined) fail(`${path}.jwks`, 'required for private_key_jwt')
   if (method === 'none' && out.client_secret !== undefined) fail(`${path}.client_secret`, 'a client with token_endpoint_auth_method none has no secret')
+  out.redirect_uris.forEach((u, i) => redirectUri(u, `${path}.redirect_uris[${i}]`, method === 'none'))
   return out
 }
 

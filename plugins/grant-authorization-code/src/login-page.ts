@@ -32,9 +32,12 @@ button{background:var(--accent);color:var(--accent-text)}
 /** CSP allows exactly this stylesheet (by hash) and nothing else: no scripts, no external assets. */
 const STYLE_HASH = `'sha256-${createHash('sha256').update(CSS).digest('base64')}'`
 
+/** A CSP source for a URL: its origin, or for a private-use scheme (RFC 8252 §7.1) the scheme itself. */
 function origin(url: string): string | undefined {
   try {
-    return new URL(url).origin
+    const u = new URL(url)
+    if (u.origin !== 'null') return u.origin
+    return /^[a-z][a-z0-9+.-]*:$/.test(u.protocol) && u.protocol !== 'javascript:' && u.protocol !== 'data:' ? u.protocol : undefined
   } catch {
     return undefined
   }
