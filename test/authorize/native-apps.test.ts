@@ -1,6 +1,6 @@
 import t from 'tap'
 import { once } from 'node:events'
-import { createServer, type IncomingMessage } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import * as oauth from 'oauth4webapi'
 import { postForm, startServer } from '../helpers/server.js'
@@ -72,9 +72,11 @@ async function loopbackListener(): Promise<{ port: number; callback: Promise<URL
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
-  const callback = once(server, 'request').then(([req, res]: [IncomingMessage, { end(s: string): void }]) => {
-    res.end('You can close this window.')
-    return new URL(req.url!, `http://127.0.0.1:${port}`)
+  const callback = new Promise<URL>((resolve) => {
+    server.once('request', (req: IncomingMessage, res: ServerResponse) => {
+      res.end('You can close this window.')
+      resolve(new URL(req.url!, `http://127.0.0.1:${port}`))
+    })
   })
   return { port, callback, close: () => { server.closeAllConnections(); server.close() } }
 }
