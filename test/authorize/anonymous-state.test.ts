@@ -127,3 +127,22 @@ t.test('a request too large to carry in the form is refused with invalid_request
   t.equal(res.location!.searchParams.get('state'), 's'.repeat(2048), 'state is echoed back')
   t.equal(store.size, 0)
 })
+
+t.test('posting the form without a password guess stores nothing; wrong passwords are counted', async (t) => {
+  const srv = await startFlowServer(baseConfig())
+  t.teardown(srv.close)
+  const store = srv.server.registry.store as unknown as { size: number }
+  for (let i = 0; i < 30; i++) {
+    const jar = new CookieJar()
+    const form = loginForm((await get(authorizeUrl(srv, attackParams(i)), jar)).body)
+    const empty = await post(form.action, { ...form.fields, username: 'alice', password: '' }, jar)
+    t.equal(empty.status, 400)
+    const huge = await post(form.action, { ...form.fields, username: 'alice', password: 'p'.repeat(2000) }, jar)
+    t.equal(huge.status, 401)
+  }
+  t.equal(store.size, 0, 'no entries for forms posted without a guess')
+  const jar = new CookieJar()
+  const form = loginForm((await get(authorizeUrl(srv, attackParams(99)), jar)).body)
+  t.equal((await post(form.action, { ...form.fields, username: 'alice', password: 'wrong' }, jar)).status, 401)
+  t.ok(store.size > 0, `a wrong password is counted (${store.size} entries: the request's attempts and the core throttle)`)
+})

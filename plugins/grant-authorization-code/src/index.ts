@@ -345,18 +345,15 @@ export default definePlugin<AuthorizationCodeOptions>({
       await browserRoute(ctx, pending, async () => {
         const attempts = Number((await store().get(triesKey(stored))) ?? 0)
         if (attempts >= maxLoginAttempts) return service.fail(ctx, pending, 'access_denied', 'too many failed sign-in attempts')
-        // Only a failed attempt is counted (and stored): filling the form in costs the store nothing.
+        // Only a wrong password is counted (and stored), after the core's per-address throttle
+        // has seen it: a form posted without a guess costs the store nothing (SPEC §9).
         const failed = async (): Promise<number> => store().increment(triesKey(stored), secondsLeft(stored))
         const username = params.get('username')
         const password = params.get('password')
         if (username === undefined || password === undefined) {
-          await failed()
           return showLogin(ctx, pending, stored, { error: 'Enter your username and password.', ...(username !== undefined ? { username } : {}), status: 400 })
         }
-        if (username.length > 256 || password.length > 1024) {
-          await failed()
-          return showLogin(ctx, pending, stored, { error: 'The username or password is incorrect.', status: 401 })
-        }
+        if (username.length > 256 || password.length > 1024) return showLogin(ctx, pending, stored, { error: 'The username or password is incorrect.', status: 401 })
         let user: User | undefined
         try {
           user = await users().authenticate({ username, password, context: pending.acr, client: pending.client, clientIp: ctx.state.clientIp })
