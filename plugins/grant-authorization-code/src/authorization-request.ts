@@ -1,4 +1,4 @@
-import { OAuthError, parseScope, isSubset, type AcrContext, type AcrParser, type Client } from '@grantd/core'
+import { checkResourceIndicator, OAuthError, parseScope, isSubset, type AcrContext, type AcrParser, type Client, type ResourceDefinition } from '@grantd/core'
 import { challengeOf, type PkceMethod } from './pkce.js'
 
 /** A validated authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1). */
@@ -16,6 +16,8 @@ export interface AuthorizationRequest {
   readonly maxAge?: number
   readonly loginHint?: string
   readonly issuer: string
+  /** RFC 8707 `resource` values (repeatable), each configured and allowed for the client. */
+  readonly resources?: readonly string[]
 }
 
 /**
@@ -66,6 +68,27 @@ class Query {
   names(): string[] {
     return [...new Set(this.params.keys())]
   }
+
+  /** Every value of a repeatable parameter (RFC 8707 `resource`). */
+  all(name: string): string[] {
+    return this.params.getAll(name)
+  }
+}
+
+/** RFC 8707 §2: `resource` may be repeated at the authorization endpoint; at most this many. */
+const MAX_RESOURCES = 10
+
+/** Each `resource` must be configured and allowed for the client, else `invalid_target` (RFC 8707 §2). */
+function requestedResources(query: Query, client: Client, resources: ReadonlyMap<string, ResourceDefinition>): string[] {
+  const values = query.all('resource')
+  if (values.length > MAX_RESOURCES) throw new OAuthError('invalid_request', 'too many resource parameters')
+  const out: string[] = []
+  for (const value of values) {
+    if (value === '') throw new OAuthError('invalid_target', 'resource is empty')
+    const id = checkResourceIndicator(client, value, resources).id
+    if (!out.includes(id)) out.push(id)
+  }
+  return out
 }
 
 /**
@@ -73,7 +96,10 @@ class Query {
  * browser may be sent (failures throw {@link UnredirectableError}); then everything else
  * (failures throw {@link RedirectableError}, answered at the redirect_uri with `state` and `iss`).
  */
-export function parseAuthorizationRequest(rawQuery: string, clients: ReadonlyMap<string, Client>, acr: AcrParser, issuer: string): AuthorizationRequest {
+export function parseAuthorizationRequest(
+  rawQuery: string, clients: ReadonlyMap<string, Client>, acr: AcrParser, issuer: string,
+  resources: ReadonlyMap<string, ResourceDefinition> = new Map(),
+): AuthorizationRequest {
   if (rawQuery.length > 16 * 1024) throw new UnredirectableError('Invalid request', 'The authorization request is too large.')
   const query = new Query(new URLSearchParams(rawQuery))
 
@@ -102,7 +128,7 @@ export function parseAuthorizationRequest(rawQuery: string, clients: ReadonlyMap
   // A repeated state cannot be echoed back faithfully: answer without one.
   const state = query.repeated('state') ? undefined : safeGet(query, 'state')
   try {
-    for (const name of query.names()) if (query.repeated(name)) throw new OAuthError('invalid_request', `parameter ${name.slice(0, 64)} is repeated`)
+    for (const name of query.names()) if (name !== 'resource' && query.repeated(name)) throw new OAuthError('invalid_request', `parameter ${name.slice(0, 64)} is repeated`)
     if (query.get('request') !== undefined) throw new OAuthError('request_not_supported', 'request objects are not supported')
     if (query.get('request_uri') !== undefined) throw new OAuthError('request_uri_not_supported', 'request_uri is not supported')
     const responseType = query.get('response_type')
@@ -129,6 +155,7 @@ export function parseAuthorizationRequest(rawQuery: string, clients: ReadonlyMap
     const nonce = query.get('nonce')
     const loginHint = query.get('login_hint')
     const context = acr.parse(query.get('acr_values'))
+    const resourceIds = requestedResources(query, client, resources)
 
     return {
       client, redirectUri, scope, acr: context, prompt, issuer,
@@ -137,6 +164,7 @@ export function parseAuthorizationRequest(rawQuery: string, clients: ReadonlyMap
       ...(pkce ? { codeChallenge: pkce.challenge, codeChallengeMethod: pkce.method } : {}),
       ...(maxAge !== undefined ? { maxAge } : {}),
       ...(loginHint !== undefined ? { loginHint } : {}),
+      ...(resourceIds.length > 0 ? { resources: resourceIds } : {}),
     }
   } catch (err) {
     if (err instanceof OAuthError) throw new RedirectableError(err, redirectUri, state)

@@ -17,6 +17,8 @@ export interface CodeRecord {
   idp?: string
   code_challenge?: string
   code_challenge_method?: PkceMethod
+  /** RFC 8707 resources of the authorization request. */
+  resources?: readonly string[]
 }
 
 function invalidGrant(description: string, detail?: string): OAuthError {
@@ -94,6 +96,8 @@ export class AuthorizationCodes {
       scope: record.scope,
       grantId: family,
       context: record.context,
+      // The token endpoint's `resource` must be one of these (or of the scopes' resources when none was named).
+      resources: record.resources ?? [],
       session: { ...(record.amr ? { amr: [...record.amr] } : {}), ...(record.idp ? { idp: record.idp } : {}) },
       idToken: {
         authTime: record.auth_time,

@@ -59,6 +59,7 @@ interface StoredPending {
   max_age?: number
   login_hint?: string
   notices?: string[]
+  resources?: readonly string[]
 }
 
 type ClientBound = Omit<PendingAuthorization, 'id' | 'prompt' | 'acr'> & { acr: AcrContext }
@@ -84,7 +85,8 @@ export default definePlugin<AuthorizationCodeOptions>({
         return []
       }
     }
-    const longestAccessTtl = Math.max(tokens.accessTokenTtl, ...[...clients.values()].map((c) => c.access_token_ttl ?? 0))
+    const longestAccessTtl = Math.max(tokens.accessTokenTtl, ...[...clients.values()].map((c) => c.access_token_ttl ?? 0),
+      ...[...host.config.resources.values()].map((r) => r.accessTokenTtl ?? 0))
     const codes = new AuthorizationCodes(store, tokens.codeTtl, Math.max(tokens.refreshTokenTtl, longestAccessTtl), host.log)
     const sessions = new Sessions(store, signer, sessionTtl)
     const pendingKey = (id: string): string => `authz:${secretKey(id)}`
@@ -141,6 +143,7 @@ export default definePlugin<AuthorizationCodeOptions>({
         ...(s.nonce !== undefined ? { nonce: s.nonce } : {}),
         ...(s.code_challenge !== undefined ? { codeChallenge: s.code_challenge } : {}),
         ...(s.code_challenge_method !== undefined ? { codeChallengeMethod: s.code_challenge_method } : {}),
+        ...(s.resources !== undefined ? { resources: s.resources } : {}),
       }
     }
 
@@ -169,6 +172,7 @@ export default definePlugin<AuthorizationCodeOptions>({
         ...(request.maxAge !== undefined ? { max_age: request.maxAge } : {}),
         ...(request.loginHint !== undefined ? { login_hint: request.loginHint } : {}),
         ...(notices && notices.length > 0 ? { notices } : {}),
+        ...(request.resources !== undefined ? { resources: request.resources } : {}),
       }
       await store().put(pendingKey(id), JSON.stringify(stored), loginTtl)
     }
@@ -190,6 +194,7 @@ export default definePlugin<AuthorizationCodeOptions>({
         ...(session.idp !== undefined ? { idp: session.idp } : {}),
         ...(request.codeChallenge !== undefined ? { code_challenge: request.codeChallenge } : {}),
         ...(request.codeChallengeMethod !== undefined ? { code_challenge_method: request.codeChallengeMethod } : {}),
+        ...(request.resources !== undefined ? { resources: request.resources } : {}),
       })
       redirectToClient(ctx, request, { code })
     }
@@ -271,7 +276,7 @@ export default definePlugin<AuthorizationCodeOptions>({
     host.route('get', AUTHORIZE_PATH, async (ctx) => {
       let request: AuthorizationRequest
       try {
-        request = parseAuthorizationRequest(ctx.querystring, clients, host.resolve('acr'), ctx.state.issuer)
+        request = parseAuthorizationRequest(ctx.querystring, clients, host.resolve('acr'), ctx.state.issuer, host.config.resources)
       } catch (err) {
         if (err instanceof UnredirectableError) return page(ctx, 400, err.title, err.message)
         if (err instanceof RedirectableError) {

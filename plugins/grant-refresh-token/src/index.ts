@@ -57,6 +57,8 @@ export default definePlugin({
           refreshScope: record.scope,
           context: contextOf(record),
           session,
+          // RFC 8707 §2.2: a refresh may ask for any resource the original grant covered, no other.
+          resources: record.resources ?? [],
           idToken: {
             ...(typeof session.auth_time === 'number' ? { authTime: session.auth_time } : {}),
             ...(typeof session.acr === 'string' ? { acr: session.acr } : {}),
