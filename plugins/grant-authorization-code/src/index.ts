@@ -87,7 +87,7 @@ export default definePlugin<AuthorizationCodeOptions>({
     }
     const longestAccessTtl = Math.max(tokens.accessTokenTtl, ...[...clients.values()].map((c) => c.access_token_ttl ?? 0),
       ...[...host.config.resources.values()].map((r) => r.accessTokenTtl ?? 0))
-    const codes = new AuthorizationCodes(store, tokens.codeTtl, Math.max(tokens.refreshTokenTtl, longestAccessTtl), host.log)
+    const codes = new AuthorizationCodes(store, tokens.codeTtl, Math.max(tokens.refreshTokenTtl, longestAccessTtl), host.log, host.config.resources)
     const sessions = new Sessions(store, signer, sessionTtl)
     const pendingKey = (id: string): string => `authz:${secretKey(id)}`
 

@@ -165,7 +165,7 @@ export class StaticUsers implements UserService {
    * Every claim of the user: the configured `claims`, `preferred_username` (the username
    * unless set), and `tenant`. The core releases only what the granted scopes list (SPEC §11).
    */
-  async claims(user: User): Promise<JsonObject> {
+  async claims(user: User, _scopes?: readonly string[]): Promise<JsonObject> {
     const out: JsonObject = { ...((user.claims ?? {}) as JsonObject) }
     if (out.preferred_username === undefined && typeof user.username === 'string') out.preferred_username = user.username
     if (out.tenant === undefined && typeof user.tenant === 'string') out.tenant = user.tenant
