@@ -27,6 +27,8 @@ export interface LoadedPlugin {
   readonly routes: string[]
   readonly provides: string[]
   readonly dependencies: readonly string[]
+  /** How many `host.claims()` hooks the plugin registered. */
+  claimsHooks?: number
 }
 
 /** Everything the plugins registered, checked for conflicts before the server listens. */
@@ -198,6 +200,7 @@ export async function loadPlugins(refs: readonly PluginRef[], hostConfig: HostCo
         const refused = (hookOptions?.claims ?? []).filter((c) => REGISTERED_CLAIMS.has(c))
         if (refused.length > 0) throw new ConfigError(`${where}: claims hook may not set registered claim(s) ${refused.join(', ')}`)
         registry.claimsHooks.push({ plugin: plugin.name, hook })
+        info.claimsHooks = (info.claimsHooks ?? 0) + 1
       },
     }
     try {

@@ -186,3 +186,63 @@ t.test('introspection of a hooked token shows the core-owned members', async (t)
   const res = await postForm(`${srv.url}/connect/introspect`, { token: cc.json.access_token as string }, { authorization: basic('svc', 'svc-secret') })
   t.match(res.json, { active: true, sub: 'svc', aud: ORDERS, client_id: 'svc', scope: 'orders:read' })
 })
+
+t.test('the worked example (docs/plugins.md): roles from an external service, examples/claims-roles.json', async (t) => {
+  const { createServer } = await import('node:http')
+  const { readFileSync } = await import('node:fs')
+  const { ROOT, startServer } = await import('../helpers/server.js')
+  let up = true
+  const asked: string[] = []
+  const roles = createServer((req, res) => {
+    const sub = new URL(req.url ?? '/', 'http://x').searchParams.get('sub') ?? ''
+    asked.push(sub)
+    if (!up) return void res.writeHead(503).end()
+    res.setHeader('content-type', 'application/json')
+    res.end(JSON.stringify({ roles: sub === 'u-alice' ? ['admin', 'auditor'] : [] }))
+  })
+  await new Promise<void>((r) => roles.listen(0, '127.0.0.1', () => r()))
+  t.teardown(() => new Promise<void>((r) => roles.close(() => r())))
+  const rolesUrl = `http://127.0.0.1:${(roles.address() as { port: number }).port}/roles`
+
+  const examples = join(ROOT, 'examples')
+  const config = JSON.parse(readFileSync(join(examples, 'claims-roles.json'), 'utf8')) as { plugins: unknown[] } & Record<string, unknown>
+  config.plugins = config.plugins.map((p) => (typeof p === 'object' && p !== null && (p as { use: string }).use.includes('roles-hook') ? { ...p, options: { url: rolesUrl } } : p))
+  delete config.issuer
+  const srv = await startServer(config, { baseDir: examples })
+  t.teardown(srv.close)
+  const post = (clientId: string, secret: string, form: Record<string, string>) => postForm(`${srv.url}/connect/token`, form, { authorization: basic(clientId, secret) })
+
+  const api = await post('app', 'app-secret', { grant_type: 'password', username: 'alice', password: 'wonderland', scope: 'openid orders:read' })
+  t.equal(api.status, 200, said(api))
+  const at = decodeJwt(api.json.access_token as string)
+  t.equal(at.aud, 'https://api.example.com/orders')
+  t.same(at.roles, ['admin', 'auditor'], 'an access token for an API carries the roles')
+  t.equal(api.json.expires_in, 600, "the resource's lifetime")
+  t.notOk('roles' in decodeJwt(api.json.id_token as string), 'no roles scope: not in the ID token')
+
+  const withScope = await post('app', 'app-secret', { grant_type: 'password', username: 'alice', password: 'wonderland', scope: 'openid roles org' })
+  t.equal(withScope.status, 200, said(withScope))
+  t.match(decodeJwt(withScope.json.id_token as string), { roles: ['admin', 'auditor'], tenant: 'acme', department: 'research' })
+  const userinfo = await fetch(`${srv.url}/connect/userinfo`, { headers: { authorization: `Bearer ${withScope.json.access_token as string}` } })
+  t.match(await userinfo.json(), { sub: 'u-alice', roles: ['admin', 'auditor'], tenant: 'acme' })
+
+  const svc = await post('svc', 'svc-secret', { grant_type: 'client_credentials', scope: 'orders:read' })
+  t.equal(svc.status, 200, said(svc))
+  t.notOk('roles' in decodeJwt(svc.json.access_token as string), 'no user, no roles')
+  t.ok(asked.every((s) => s === 'u-alice'), 'the service is only asked about users')
+
+  up = false
+  const down = await post('app', 'app-secret', { grant_type: 'password', username: 'alice', password: 'wonderland', scope: 'openid orders:read' })
+  t.equal(down.status, 503, 'fails closed while the roles service is down')
+  t.equal(down.json.error, 'temporarily_unavailable')
+  t.notOk('access_token' in down.json)
+})
+
+t.test('grantd check shows the claims hook and the resources', async (t) => {
+  const { spawnSync } = await import('node:child_process')
+  const { CLI, ROOT } = await import('../helpers/server.js')
+  const res = spawnSync(process.execPath, [CLI, 'check', '--config', join(ROOT, 'examples', 'claims-roles.json')], { encoding: 'utf8' })
+  t.equal(res.status, 0, res.stderr)
+  t.match(res.stdout, /^plugin roles-from-service \(\.\/claims-roles\/roles-hook\.mjs\) — claims hook$/m)
+  t.match(res.stdout, /^resources: https:\/\/api\.example\.com\/orders \(orders:read orders:write\)$/m)
+})
