@@ -24,6 +24,8 @@ export function resourcesConfig(extra: Record<string, unknown> = {}): Record<str
       { client_id: 'svc', client_secret: 'svc-secret', grant_types: ['client_credentials'], scope: 'orders:read billing:read reports:read api' },
       { client_id: 'ro', client_secret: 'ro-secret', grant_types: ['password', 'refresh_token'], scope: 'openid profile email offline_access orders:read orders:write billing:read api' },
       { client_id: 'limited', client_secret: 'limited-secret', grant_types: ['client_credentials', 'password'], scope: 'orders:read api', resources: [ORDERS] },
+      // The orders API itself, as a client that may introspect the tokens meant for it (aud = its client_id).
+      { client_id: ORDERS, client_secret: 'orders-api-secret' },
     ],
   })
   return {

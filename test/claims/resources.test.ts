@@ -240,6 +240,14 @@ t.test('introspection shows the resource as aud', async (t) => {
   t.equal(introspected.json.scope, 'orders:read')
   t.equal(introspected.json.exp, (introspected.json.iat as number) + 120)
 
+  // The API introspects tokens meant for it by authenticating with its resource id as client_id (RFC 7662 §4).
+  const asApi = { authorization: basic(ORDERS, 'orders-api-secret') }
+  const user = await password(srv, 'openid orders:read billing:read', { resource: ORDERS })
+  const byApi = await postForm(`${srv.url}/connect/introspect`, { token: user.json.access_token as string }, asApi)
+  t.match(byApi.json, { active: true, aud: ORDERS, sub: 'u-alice', client_id: 'ro', scope: 'openid orders:read' })
+  const billing = await password(srv, 'openid orders:read billing:read', { resource: BILLING })
+  t.same((await postForm(`${srv.url}/connect/introspect`, { token: billing.json.access_token as string }, asApi)).json, { active: false }, "another API's token is not the orders API's business")
+
   const pw = await password(srv, 'openid offline_access billing:read', { resource: BILLING })
   const rt = await postForm(`${srv.url}/connect/introspect`, { token: pw.json.refresh_token as string, token_type_hint: 'refresh_token' }, { authorization: basic('ro', 'ro-secret') })
   t.equal(rt.json.active, true)
