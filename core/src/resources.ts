@@ -10,7 +10,7 @@ const MAX_RESOURCE = 512
  * `resources` (default: all). Anything else is RFC 8707 §2 `invalid_target`.
  */
 export function checkResourceIndicator(client: Client, value: string, resources: ReadonlyMap<string, ResourceDefinition>): ResourceDefinition {
-  if (value.length > MAX_RESOURCE) throw new OAuthError('invalid_target', 'resource is too long')
+  if (value.length > MAX_RESOURCE) throw new OAuthError('invalid_request', 'resource is too long')
   const resource = resources.get(value)
   if (!resource) throw new OAuthError('invalid_target', 'the requested resource is unknown')
   if (client.resources !== undefined && !client.resources.includes(value)) throw new OAuthError('invalid_target', 'the client may not ask for this resource')

@@ -154,6 +154,9 @@ t.test('invalid_target at the token endpoint', async (t) => {
     t.type(res.json.error_description, 'string', name)
     t.equal(res.headers.get('cache-control'), 'no-store', name)
   }
+  const long = await token(srv, 'svc', { grant_type: 'client_credentials', scope: 'orders:read', resource: `${ORDERS}/${'x'.repeat(600)}` })
+  t.equal(long.status, 400)
+  t.equal(long.json.error, 'invalid_request', 'an oversize resource fails early (SPEC §9 length limits)')
   const limited = await token(srv, 'limited', { grant_type: 'client_credentials', scope: 'api', resource: ORDERS })
   t.equal(limited.status, 200, 'the allowed resource: ' + said(limited))
 
@@ -220,6 +223,15 @@ function redeemWith(code: string, verifier: string, extra: Record<string, string
   return postForm(`${srv.url}/connect/token`, { grant_type: 'authorization_code', code, redirect_uri: WEB_REDIRECT, code_verifier: verifier, ...extra },
     { authorization: basic('web', 'web-secret') })
 }
+
+t.test('an authorization that named one resource and no API scope: that resource is the audience', async (t) => {
+  const login = await loginForCode(srv, { scope: 'openid profile', extra: { resource: REPORTS } })
+  const res = await redeem(srv, login.code, login.verifier)
+  t.equal(res.status, 200, said(res))
+  t.equal(res.json.scope, 'openid profile')
+  t.equal(decodeJwt(res.json.access_token as string).aud, REPORTS)
+  t.equal(res.json.expires_in, 300)
+})
 
 t.test("each resource's accessTokenTtl, else the default", async (t) => {
   for (const [scope, ttl] of [['orders:read', 120], ['billing:read', 900], ['reports:read', 300], ['api', 300]] as const) {
