@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { decodeJwt } from 'jose'
 import { loginForCode, redeem, startFlowServer } from '../authorization-code/flow.js'
 import { basic, postForm, type RunningServer } from '../helpers/server.js'
+import { claimsHookContract } from '../helpers/claims-hook-contract.js'
 import { ORDERS, password, resourcesConfig, said, token } from './fixtures.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'grantd-claims-hook-'))
@@ -246,3 +247,7 @@ t.test('grantd check shows the claims hook and the resources', async (t) => {
   t.match(res.stdout, /^plugin roles-from-service \(\.\/claims-roles\/roles-hook\.mjs\) — claims hook$/m)
   t.match(res.stdout, /^resources: https:\/\/api\.example\.com\/orders \(orders:read orders:write\)$/m)
 })
+
+// The shared conformance checks a third-party hook can run too (test/helpers/claims-hook-contract.ts).
+claimsHookContract(t, AUDIT_HOOK)
+
