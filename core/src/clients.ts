@@ -35,6 +35,7 @@ export class ClientRegistry {
         ...(c.client_name !== undefined ? { client_name: c.client_name } : {}),
         ...(c.jwks !== undefined ? { jwks: c.jwks } : {}),
         ...(c.access_token_ttl !== undefined ? { access_token_ttl: c.access_token_ttl } : {}),
+        ...(c.resources !== undefined ? { resources: [...c.resources] } : {}),
       }
       let secret: SecretVerifier | undefined
       if (c.client_secret !== undefined) {

@@ -4,7 +4,8 @@ import { pathToFileURL } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import type { JSONWebKeySet } from 'jose'
 import { ConfigError } from './errors.js'
-import type { ClientAuthMethod } from './interfaces.js'
+import type { ClientAuthMethod, ResourceDefinition, ScopeDefinition } from './interfaces.js'
+import { validateResources, validateScopes, validateTenantClaim } from './scopes-config.js'
 import { DEFAULT_THROTTLE, type ThrottleSettings } from './throttle.js'
 
 /** One `plugins[]` / `store` / `users` entry: a module specifier and its options. */
@@ -28,6 +29,8 @@ export interface ClientConfig {
   client_name?: string
   jwks?: JSONWebKeySet
   access_token_ttl?: number
+  /** RFC 8707 resources the client may ask for; absent: all. */
+  resources?: string[]
 }
 
 export interface ServerConfig {
@@ -44,6 +47,7 @@ export interface ServerConfig {
     refreshTokenRotation: boolean
     refreshTokenReuseInterval: number
     accessTokenFormat: 'jwt'
+    tenantClaim: string | false
   }
   cookies: { keys: string[] }
   /** Brute-force limits on password sign-ins (password grant and login form). */
@@ -53,6 +57,10 @@ export interface ServerConfig {
   users?: PluginRef
   plugins: PluginRef[]
   clients: ClientConfig[]
+  /** Built-in OIDC scopes with config `scopes` merged over them (SPEC §11). */
+  scopes: Map<string, ScopeDefinition>
+  /** Config `resources` (RFC 8707), by id. */
+  resources: Map<string, ResourceDefinition>
   /** Folder of the config file; relative paths resolve against it. */
   baseDir: string
 }
@@ -140,6 +148,7 @@ const AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'clien
 const CLIENT_KEYS = [
   'client_id', 'client_secret', 'token_endpoint_auth_method', 'grant_types', 'redirect_uris', 'scope',
   'require_pkce', 'allow_plain_pkce', 'identity_providers', 'client_name', 'jwks', 'access_token_ttl',
+  'resources',
 ]
 
 function client(v: unknown, path: string): ClientConfig {
@@ -158,6 +167,7 @@ function client(v: unknown, path: string): ClientConfig {
   if (o.client_secret !== undefined) out.client_secret = str(o.client_secret, `${path}.client_secret`)
   if (o.client_name !== undefined) out.client_name = str(o.client_name, `${path}.client_name`)
   if (o.access_token_ttl !== undefined) out.access_token_ttl = int(o.access_token_ttl, `${path}.access_token_ttl`, 1, 86400)
+  if (o.resources !== undefined) out.resources = strArray(o.resources, `${path}.resources`)
   if (o.token_endpoint_auth_method !== undefined) {
     const m = str(o.token_endpoint_auth_method, `${path}.token_endpoint_auth_method`)
     if (!AUTH_METHODS.includes(m as ClientAuthMethod)) fail(`${path}.token_endpoint_auth_method`, `expected one of ${AUTH_METHODS.join(', ')}`)
@@ -184,8 +194,8 @@ function client(v: unknown, path: string): ClientConfig {
   return out
 }
 
-const TOP_KEYS = ['issuer', 'port', 'host', 'proxy', 'keys', 'tokens', 'cookies', 'throttle', 'log', 'store', 'users', 'plugins', 'clients']
-const TOKEN_KEYS = ['accessTokenTtl', 'idTokenTtl', 'codeTtl', 'refreshTokenTtl', 'refreshTokenRotation', 'refreshTokenReuseInterval', 'accessTokenFormat']
+const TOP_KEYS = ['issuer', 'port', 'host', 'proxy', 'keys', 'tokens', 'cookies', 'throttle', 'log', 'store', 'users', 'plugins', 'clients', 'scopes', 'resources']
+const TOKEN_KEYS = ['accessTokenTtl', 'idTokenTtl', 'codeTtl', 'refreshTokenTtl', 'refreshTokenRotation', 'refreshTokenReuseInterval', 'accessTokenFormat', 'tenantClaim']
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 /** Validate a parsed config object; errors name the key path (`clients[1].redirect_uris: expected array`). */
@@ -202,6 +212,7 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
     refreshTokenRotation: tokensRaw.refreshTokenRotation === undefined ? true : bool(tokensRaw.refreshTokenRotation, 'tokens.refreshTokenRotation'),
     refreshTokenReuseInterval: tokensRaw.refreshTokenReuseInterval === undefined ? 0 : int(tokensRaw.refreshTokenReuseInterval, 'tokens.refreshTokenReuseInterval', 0, 300),
     accessTokenFormat: 'jwt',
+    tenantClaim: validateTenantClaim(tokensRaw.tenantClaim, 'tokens.tenantClaim'),
   }
   if (tokensRaw.accessTokenFormat !== undefined && tokensRaw.accessTokenFormat !== 'jwt') fail('tokens.accessTokenFormat', 'only "jwt" is supported')
 
@@ -245,6 +256,8 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
     if (seen.has(c.client_id)) fail(`clients[${i}].client_id`, `duplicate client_id "${c.client_id}"`)
     seen.add(c.client_id)
   })
+  const scopes = validateScopes(o.scopes, 'scopes')
+  const resources = validateResources(o.resources, 'resources', clients)
 
   const config: ServerConfig = {
     port: o.port === undefined ? 4000 : int(o.port, 'port', 0, 65535),
@@ -257,6 +270,8 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
     store: o.store === undefined ? { use: '@grantd/store-memory', options: {}, path: 'store' } : pluginRef(o.store, 'store'),
     plugins: ((o.plugins as unknown[] | undefined) ?? []).map((p, i) => pluginRef(p, `plugins[${i}]`)),
     clients,
+    scopes,
+    resources,
     baseDir,
   }
   if (o.issuer !== undefined) {

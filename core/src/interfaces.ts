@@ -40,6 +40,8 @@ export interface Client {
   readonly access_token_ttl?: number
   /** Whether the client holds a secret or keys (RFC 6749 §2.1). */
   readonly confidential: boolean
+  /** API resources (RFC 8707) the client may ask tokens for; absent: every configured resource. */
+  readonly resources?: readonly string[]
 }
 
 /* ------------------------------------------------------------- acr_values */
@@ -107,7 +109,12 @@ export interface UserService {
   /** Map an external identity to a local user; `undefined` refuses it. */
   authenticateExternal(login: ExternalLogin): Promise<User | undefined>
   findById(sub: string, context: AcrContext): Promise<User | undefined>
-  /** The claims released for the granted scopes (OIDC Core §5.4). */
+  /**
+   * The user's claims (standard OIDC Core §5.1 claims and custom ones such as `roles`).
+   * Return every claim the service holds for the user: the core releases only those a
+   * granted scope lists (config `scopes`, SPEC §11), and a resource's `claims` for access
+   * tokens whose `aud` is that resource. `scopes` is informational.
+   */
   claims(user: User, scopes: readonly string[]): Promise<JsonObject>
   /** Asked again on every refresh: a disabled user stops getting tokens. */
   isActive(sub: string, context: AcrContext): Promise<boolean>
@@ -188,6 +195,8 @@ export interface GrantRequest {
   readonly clientIp?: string
   /** The store, the user service, and a verifier for tokens this server issued. */
   readonly services: GrantServices
+  /** RFC 8707 `resource` of the request (already checked against config and the client); the core sets `aud` from it. */
+  readonly resource?: string
 }
 
 /** Core services a grant handler may use. */
@@ -249,6 +258,13 @@ export interface Grant {
   context?: AcrContext
   /** Extra state carried with a refresh token (e.g. auth_time, amr), never sent to the client. */
   session?: JsonObject
+  /**
+   * RFC 8707 resources an earlier authorization covered (the code's or the refresh token's):
+   * a `resource` at the token endpoint outside them is `invalid_target`. An empty list means
+   * the resources that own the granted scopes. Absent: the grant is its own authorization
+   * (client_credentials, password), any resource the client may use is accepted.
+   */
+  resources?: readonly string[]
 }
 
 /**
@@ -310,6 +326,8 @@ export interface RefreshTokenRecord {
   readonly exp: number
   readonly context?: AcrContext
   readonly session?: JsonObject
+  /** RFC 8707 §2.2: the resources the grant was authorized for, remembered for every refresh. */
+  readonly resources?: readonly string[]
 }
 
 /** The refresh-token families the core keeps (rotation and reuse detection live here). */
@@ -367,6 +385,28 @@ export interface HostConfig {
   readonly baseDir: string
   /** Secrets for cookies and CSRF tokens (first signs, all verify). */
   readonly cookieKeys: readonly string[]
+  /** Config `scopes` merged over the built-in OIDC ones (consent pages read descriptions here). */
+  readonly scopes: ReadonlyMap<string, ScopeDefinition>
+  /** Config `resources` (RFC 8707 API resources), by id. */
+  readonly resources: ReadonlyMap<string, ResourceDefinition>
+}
+
+/** A scope: what a consent page says about it, and which user claims it releases (OIDC Core §5.4). */
+export interface ScopeDefinition {
+  readonly description?: string
+  readonly claims: readonly string[]
+}
+
+/** An API resource (RFC 8707): access tokens for it carry `aud` = `id` and only its scopes. */
+export interface ResourceDefinition {
+  /** The resource indicator, an absolute URI (RFC 8707 §2). */
+  readonly id: string
+  /** Scopes this resource owns; no other resource may own them. */
+  readonly scopes: readonly string[]
+  /** Lifetime of access tokens for this resource; default the client's or `tokens.accessTokenTtl`. */
+  readonly accessTokenTtl?: number
+  /** User claims every user access token for this resource carries, whatever the scope. */
+  readonly claims: readonly string[]
 }
 
 /** The `tokens` section of the config file, with defaults applied (lifetimes in seconds). */
@@ -379,6 +419,8 @@ export interface TokenSettings {
   /** Seconds a rotated-out refresh token is still honoured (parallel refresh, 0 = never). */
   readonly refreshTokenReuseInterval: number
   readonly accessTokenFormat: 'jwt'
+  /** Claim that carries the acr `tenant:` context in access and ID tokens; `false`: none. */
+  readonly tenantClaim: string | false
 }
 
 /** Issues tokens for grants decided outside the token endpoint (kept for plugins' own routes). */
@@ -404,6 +446,8 @@ export interface PendingAuthorization {
   readonly acr: AcrContext
   readonly prompt: readonly string[]
   readonly issuer: string
+  /** RFC 8707 `resource` values of the request (validated), carried into the code. */
+  readonly resources?: readonly string[]
 }
 
 /** A link shown on the login page (e.g. "Sign in with Upstream"). */
@@ -485,6 +529,45 @@ export interface PluginHost<Options = unknown> {
    * what it supports). Fields the core sets itself (`issuer`, `token_endpoint`, …) win.
    */
   discovery(fields: (issuer: string) => JsonObject): void
+  /**
+   * Add claims to tokens and userinfo, for every grant (built-in and custom). Registered
+   * claims ({@link REGISTERED_CLAIMS}) cannot be set: naming one in `options.claims` is a
+   * start error; returning one fails the request with `server_error` (never a token with
+   * a changed claim).
+   */
+  claims(hook: ClaimsHook, options?: ClaimsHookOptions): void
+}
+
+/** Claims the core owns in tokens and userinfo; a claims hook may never set them. */
+export const REGISTERED_CLAIMS: ReadonlySet<string> = new Set([
+  'iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'scope', 'cnf', 'sid', 'auth_time', 'nonce', 'acr', 'amr', 'at_hash',
+  // grantd's own: the grant family (revocation) and the ID token's authorized party.
+  'gid', 'azp',
+])
+
+/** What a {@link ClaimsHook} is asked about. */
+export interface ClaimsHookInput {
+  readonly kind: 'access_token' | 'id_token' | 'userinfo'
+  readonly client: Client
+  /** The user, for user-bound tokens (absent for client_credentials). */
+  readonly user?: User
+  /** The scope of what is issued: the access token's (narrowed to its resource), the grant's for an ID token. */
+  readonly scope: readonly string[]
+  /** The `grant_type` that issued it; absent at userinfo (the access token does not record it). */
+  readonly grantType?: string
+  /** The resource id the access token is for (its `aud`), when it is for a configured resource. */
+  readonly resource?: string
+  /** The acr context of the grant (tenant, idp, raw values). */
+  readonly context: AcrContext
+}
+
+/** Returns extra claims (or nothing); see {@link PluginHost.claims}. */
+export type ClaimsHook = (input: ClaimsHookInput) => JsonObject | undefined | void | Promise<JsonObject | undefined | void>
+
+/** What a claims hook declares at start. */
+export interface ClaimsHookOptions {
+  /** Names the hook may return, checked at start against {@link REGISTERED_CLAIMS}. */
+  readonly claims?: readonly string[]
 }
 
 /**

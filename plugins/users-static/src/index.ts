@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import {
   definePlugin, SecretVerifier as PasswordCheck,
-  type AcrContext, type ExternalLogin, type JsonObject, type JsonValue, type PasswordLogin, type Store, type User, type UserService,
+  type AcrContext, type ExternalLogin, type JsonObject, type PasswordLogin, type Store, type User, type UserService,
 } from '@grantd/core'
 
 export interface StaticUserConfig {
@@ -19,8 +19,11 @@ export interface StaticUsersOptions {
   users: StaticUserConfig[]
 }
 
-/** OIDC Core §5.4: which standard claims each scope releases. */
-const SCOPE_CLAIMS: Readonly<Record<string, readonly string[]>> = {
+/**
+ * OIDC Core §5.4's standard claims: what an auto-provisioned user keeps of the upstream
+ * identity. (Which claims a scope releases is the core's business: config `scopes`.)
+ */
+const STANDARD_CLAIMS: Readonly<Record<string, readonly string[]>> = {
   profile: ['name', 'family_name', 'given_name', 'middle_name', 'nickname', 'preferred_username', 'profile', 'picture', 'website', 'gender', 'birthdate', 'zoneinfo', 'locale', 'updated_at'],
   email: ['email', 'email_verified'],
   address: ['address'],
@@ -133,7 +136,7 @@ export class StaticUsers implements UserService {
     const tenant = prior ? prior.tenant : context.tenant
     if (!this.fitsTenant(tenant, context)) return undefined
     const kept: JsonObject = {}
-    for (const names of Object.values(SCOPE_CLAIMS)) for (const n of names) if (claims[n] !== undefined) kept[n] = claims[n]!
+    for (const names of Object.values(STANDARD_CLAIMS)) for (const n of names) if (claims[n] !== undefined) kept[n] = claims[n]!
     const user: StaticUser = { sub, claims: kept, idp, ...(tenant !== undefined ? { tenant } : {}) }
     await store.put(`user:${sub}`, JSON.stringify(user), PROVISIONED_TTL)
     return user
@@ -158,16 +161,14 @@ export class StaticUsers implements UserService {
     return user && this.fitsTenant(user.tenant, context) ? user : undefined
   }
 
-  async claims(user: User, scopes: readonly string[]): Promise<JsonObject> {
-    const source = (user.claims ?? {}) as JsonObject
-    const out: JsonObject = {}
-    for (const scope of scopes) {
-      for (const name of SCOPE_CLAIMS[scope] ?? []) {
-        const value: JsonValue | undefined = source[name]
-        if (value !== undefined) out[name] = value
-      }
-    }
-    if (scopes.includes('profile') && out.preferred_username === undefined && typeof user.username === 'string') out.preferred_username = user.username
+  /**
+   * Every claim of the user: the configured `claims`, `preferred_username` (the username
+   * unless set), and `tenant`. The core releases only what the granted scopes list (SPEC §11).
+   */
+  async claims(user: User, _scopes?: readonly string[]): Promise<JsonObject> {
+    const out: JsonObject = { ...((user.claims ?? {}) as JsonObject) }
+    if (out.preferred_username === undefined && typeof user.username === 'string') out.preferred_username = user.username
+    if (out.tenant === undefined && typeof user.tenant === 'string') out.tenant = user.tenant
     return out
   }
 
