@@ -7,7 +7,7 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { hashSecret } from '@grantd/core'
-import { basic, postForm, startServer, type RunningServer } from '../helpers/server.js'
+import { basic, freePort, postForm, startServer, type RunningServer } from '../helpers/server.js'
 import { findRedis } from '../helpers/redis.js'
 
 const LOCKED = 'too many failed client authentication attempts; try again later'
@@ -159,4 +159,17 @@ t.test('maxFailuresPerClient defaults to 20; 0 turns it off; knobs are validated
   t.equal((await token(off, 'other', 'other-secret')).status, 200, '0 = off')
   await t.rejects(startServer(await config({ maxFailuresPerClient: -1 })), /throttle\.maxFailuresPerClient: must be between 0/)
   await t.rejects(startServer(await config({ maxFailuresPerClient: 'many' })), /throttle\.maxFailuresPerClient: expected integer/)
+})
+
+t.test('store unreachable: a secret known to be right still works, a guess cannot be counted so it is not checked (503)', async (t) => {
+  const url = `redis://127.0.0.1:${await freePort()}`
+  const srv = await startServer(await config({ maxFailuresPerClient: 5, maxFailuresPerAddress: 5 }, {
+    store: { use: '@grantd/store-redis', options: { url, prefix: 'nowhere:', connectTimeoutMs: 200, commandTimeoutMs: 300 } },
+  }))
+  t.teardown(srv.close)
+  t.equal((await token(srv, 'other', 'other-secret')).status, 200, 'a clear secret, compared by digest: no counter needed')
+  for (const [id, secret] of [['other', 'wrong'], ['svc', 'svc-secret'], ['nobody', 'x']] as const) {
+    const res = await token(srv, id, secret)
+    t.same([res.status, res.json.error], [503, 'temporarily_unavailable'], `${id}: 503, never a 500 nor an unchecked pass`)
+  }
 })

@@ -1,10 +1,11 @@
 /**
  * users-static with a witness: it counts the passwords it was asked to check and can hold
  * each check for `delayMs`, so a test can put a whole burst in flight at once and then ask
- * how many guesses reached the user service (`GET /test/password-checks`). Loaded from
+ * how many guesses reached the user service (`GET /test/password-checks`). The password
+ * `!unavailable` makes it fail as an unreachable database would. Loaded from
  * config as a relative plugin path (test/security/throttle.test.ts).
  */
-import { definePlugin, type PasswordLogin, type User } from '@grantd/core'
+import { definePlugin, StoreUnavailableError, type PasswordLogin, type User } from '@grantd/core'
 import { parseStaticUsersOptions, StaticUsers } from '@grantd/users-static'
 
 interface CountingOptions {
@@ -22,6 +23,8 @@ class CountingUsers extends StaticUsers {
   override async authenticate(login: PasswordLogin): Promise<User | undefined> {
     this.checks++
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs))
+    // A user database that cannot answer (users-postgres down): the sign-in is no guess.
+    if (login.password === '!unavailable') throw new StoreUnavailableError('user database unreachable')
     return super.authenticate(login)
   }
 }

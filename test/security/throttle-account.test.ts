@@ -175,3 +175,16 @@ t.test('the login form: the tenant and decomposed spellings of a locked account 
   t.equal(decomposed.status, 429, 'the decomposed spelling of rené is locked on the form too')
   t.equal((await formLogin('bob', 'builder')).status, 302, 'another account signs in')
 })
+
+t.test('a user service that cannot answer gives the reservations back: an outage locks nobody out', async (t) => {
+  const srv = await startServer(config({ maxFailuresPerUser: 2, maxFailuresPerAddress: 2 }))
+  t.teardown(srv.close)
+  for (let i = 0; i < 5; i++) {
+    const res = await signIn(srv, 'alice', '!unavailable')
+    t.same([res.status, res.json.error], [503, 'temporarily_unavailable'], `outage ${i + 1}: 503`)
+  }
+  t.equal((await signIn(srv, 'alice', 'wonderland')).status, 200, 'afterwards alice signs in from the same address')
+  await signIn(srv, 'alice', 'x')
+  await signIn(srv, 'alice', 'y')
+  t.equal((await signIn(srv, 'alice', 'wonderland')).json.error_description, THROTTLED, 'real failures still count')
+})
