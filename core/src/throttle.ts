@@ -4,7 +4,7 @@ import { secretKey } from './tokens.js'
 
 /** The `throttle` section of the config file (SPEC §5 password grant, §6 login form, §9). */
 export interface ThrottleSettings {
-  /** Failed sign-ins per account (the user service's `resolveAccount`, else the folded username) within the window; 0 turns the limit off. */
+  /** Failed sign-ins per folded username and per account (the user service's `resolveAccount`) within the window; 0 turns the limit off. */
   readonly maxFailuresPerUser: number
   /** Failed sign-ins, and separately failed client authentications, per client address within the window; 0 turns the limit off. */
   readonly maxFailuresPerAddress: number
@@ -89,15 +89,15 @@ export class FailureCounter {
  * password grant, the login form, any plugin — is covered.
  *
  * Each sign-in is reserved before its password is checked, per client address first (so
- * an address over its limit makes no lookup and creates no per-account counter) and then
- * per account. The account is the user service's `resolveAccount` (its `sub`, after its own
- * tenant, Unicode and case rules); without it, or when no account matches, the NFKC +
- * lower-cased username, never the tenant or any other optional part of the request.
+ * an address over its limit makes no lookup and creates no per-account counter), then per
+ * username (NFKC + lower-cased, never the tenant or any other optional part of the
+ * request) and per account: the user service's `resolveAccount` (its `sub`, after its own
+ * tenant, Unicode and case rules), when it names one.
  * Unknown usernames are counted like known ones: the throttle must not tell which accounts
- * exist. A reservation over either limit is refused unchecked, even with the right
- * password. A success clears the account's counter and gives the address its reservation
- * back (one valid account must not buy an attacker more guesses, nor may signing in
- * use up an address's budget); a failure keeps both.
+ * exist. A reservation over any limit is refused unchecked, even with the right password.
+ * A success clears the username's and the account's counters and gives the address its
+ * reservation back (one valid account must not buy an attacker more guesses against
+ * others, nor may signing in use up an address's budget); a failure keeps them all.
  */
 export class SignInThrottle {
   private readonly perUser: FailureCounter
@@ -108,9 +108,16 @@ export class SignInThrottle {
     this.perAddress = new FailureCounter(store, settings.maxFailuresPerAddress, settings.windowSeconds)
   }
 
-  private async accountKey(login: PasswordLogin): Promise<string> {
+  /**
+   * The counters of this sign-in: always the folded username's, plus the account's when
+   * the user service names one. Both, not either: were a resolved account counted only
+   * under its `sub`, locking a name through a spelling that matches no account (another
+   * tenant) would lock unknown names but not known ones — an oracle for which names exist.
+   */
+  private async userKeys(login: PasswordLogin): Promise<string[]> {
+    const nameKey = `throttle:user:${secretKey(normalizeUsername(login.username))}`
     const sub = this.users.resolveAccount ? await this.users.resolveAccount({ username: login.username, context: login.context, client: login.client }) : undefined
-    return sub !== undefined ? `throttle:account:${secretKey(sub)}` : `throttle:user:${secretKey(normalizeUsername(login.username))}`
+    return sub !== undefined ? [nameKey, `throttle:account:${secretKey(sub)}`] : [nameKey]
   }
 
   /** Reserve the attempt, `check` the password with the user service unless a limit is reached, settle the reservation. */
@@ -118,28 +125,29 @@ export class SignInThrottle {
     const refused = () => signInThrottled(this.settings.windowSeconds)
     const addressKey = login.clientIp && this.perAddress.enabled ? `throttle:addr:${secretKey(login.clientIp)}` : undefined
     if (addressKey && !(await this.perAddress.reserve(addressKey))) throw refused()
-    let userKey: string | undefined
+    let userKeys: string[] = []
     let user: User | undefined
     try {
       if (this.perUser.enabled) {
-        userKey = await this.accountKey(login)
-        if (!(await this.perUser.reserve(userKey))) throw refused()
+        userKeys = await this.userKeys(login)
+        const within = await Promise.all(userKeys.map((key) => this.perUser.reserve(key)))
+        if (within.includes(false)) throw refused()
       }
       user = await check(login)
     } catch (err) {
       // A refusal stays counted; a user service that could not answer (database down) was no guess.
-      if (!isSignInThrottled(err)) await this.giveBack(addressKey, userKey)
+      if (!isSignInThrottled(err)) await this.giveBack(addressKey, userKeys)
       throw err
     }
     if (user) {
-      await Promise.all([userKey ? this.perUser.clear(userKey) : undefined, addressKey ? this.perAddress.release(addressKey) : undefined])
+      await Promise.all([...userKeys.map((key) => this.perUser.clear(key)), addressKey ? this.perAddress.release(addressKey) : undefined])
     }
     return user
   }
 
-  private async giveBack(addressKey: string | undefined, userKey: string | undefined): Promise<void> {
+  private async giveBack(addressKey: string | undefined, userKeys: readonly string[]): Promise<void> {
     try {
-      await Promise.all([addressKey ? this.perAddress.release(addressKey) : undefined, userKey ? this.perUser.release(userKey) : undefined])
+      await Promise.all([addressKey ? this.perAddress.release(addressKey) : undefined, ...userKeys.map((key) => this.perUser.release(key))])
     } catch {
       // The store is failing too: the original error is the one to report.
     }

@@ -188,3 +188,14 @@ t.test('a user service that cannot answer gives the reservations back: an outage
   await signIn(srv, 'alice', 'y')
   t.equal((await signIn(srv, 'alice', 'wonderland')).json.error_description, THROTTLED, 'real failures still count')
 })
+
+t.test('locking a name through a spelling that matches no account locks known and unknown names alike (no existence oracle)', async (t) => {
+  const srv = await startServer(config({ maxFailuresPerUser: 3, maxFailuresPerAddress: 0 }))
+  t.teardown(srv.close)
+  for (const name of ['alice', 'zed']) for (let i = 0; i < 3; i++) await signIn(srv, name, `guess-${i}`, { acr_values: 'tenant:globex' })
+  const known = await signIn(srv, 'alice', 'wonderland')
+  const unknown = await signIn(srv, 'zed', 'whatever')
+  t.same(known.json, { error: 'invalid_grant', error_description: THROTTLED }, 'alice, who exists (in acme), is locked')
+  t.same(unknown.json, known.json, 'exactly as zed, who does not exist')
+  t.same((await signIn(srv, 'ALICE', 'wonderland', { acr_values: 'tenant:acme' })).json, known.json, 'with her own tenant too')
+})
