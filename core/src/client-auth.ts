@@ -4,6 +4,7 @@ import { OAuthError, StoreUnavailableError } from './errors.js'
 import { readForm, type FormParams } from './form-body.js'
 import type { Client, RouteContext, Store } from './interfaces.js'
 import type { ClientRegistry } from './clients.js'
+import type { SecretVerifier } from './client-secret.js'
 import { DEFAULT_THROTTLE, FailureCounter, type ThrottleSettings } from './throttle.js'
 import { secretKey } from './tokens.js'
 
@@ -59,6 +60,8 @@ export function parseBasic(header: string): { id: string; secret: string } | und
 export class ClientAuthenticator {
   private readonly perClient: FailureCounter
   private readonly perAddress: FailureCounter
+  /** Secret checks under way, by client_id and digest of the presented secret. */
+  private readonly inFlight = new Map<string, Promise<'ok' | 'wrong' | 'locked'>>()
 
   constructor(private readonly clients: ClientRegistry, private readonly store: Store, private readonly throttle: ThrottleSettings = DEFAULT_THROTTLE) {
     this.perClient = new FailureCounter(store, throttle.maxFailuresPerClient, throttle.windowSeconds)
@@ -129,8 +132,27 @@ export class ClientAuthenticator {
     if (verifier?.matchesKnown(secret)) return this.registeredFor(registered!.client, method, basic)
     if (storeDown) throw new StoreUnavailableError('client authentication: the brute-force counters are unreachable')
 
-    if (addressKey && !(await this.perAddress.reserve(addressKey))) throw locked()
-    if (clientKey && !(await this.perClient.reserve(clientKey))) throw locked()
+    // Identical guesses from one address in flight at once are one guess: one reservation,
+    // one scrypt. A client whose hashed secret is not cached yet (a fresh process) may open
+    // with a burst larger than its failure limit; those requests share the first check
+    // instead of locking the client out.
+    const flightKey = `${id}\u0000${clientIp ?? ''}\u0000${secretKey(secret)}`
+    let outcome = this.inFlight.get(flightKey)
+    if (!outcome) {
+      outcome = this.guess(registered?.secret, secret, clientKey, addressKey)
+      this.inFlight.set(flightKey, outcome)
+      void outcome.then(() => this.inFlight.delete(flightKey), () => this.inFlight.delete(flightKey))
+    }
+    const result = await outcome
+    if (result === 'locked') throw locked()
+    if (result === 'wrong') throw invalidClient(basic, verifier ? 'wrong secret' : 'unknown client or client without a secret')
+    return this.registeredFor(registered!.client, method, basic)
+  }
+
+  /** Reserve a guess, check it (or a decoy), settle the reservation. */
+  private async guess(verifier: SecretVerifier | undefined, secret: string, clientKey: string | undefined, addressKey: string | undefined): Promise<'ok' | 'wrong' | 'locked'> {
+    if (addressKey && !(await this.perAddress.reserve(addressKey))) return 'locked'
+    if (clientKey && !(await this.perClient.reserve(clientKey))) return 'locked'
     let ok = false
     try {
       ok = verifier ? await verifier.verify(secret) : false
@@ -139,11 +161,11 @@ export class ClientAuthenticator {
       await this.giveBack(clientKey, addressKey).catch(() => undefined)
       throw err
     }
-    if (!ok) throw invalidClient(basic, verifier ? 'wrong secret' : 'unknown client or client without a secret')
+    if (!ok) return 'wrong'
     // The right secret: a success is no failure (and never resets the count, or a client that
     // authenticates every second would buy a guesser fresh attempts).
     await this.giveBack(clientKey, addressKey)
-    return this.registeredFor(registered!.client, method, basic)
+    return 'ok'
   }
 
   private async giveBack(clientKey: string | undefined, addressKey: string | undefined): Promise<void> {

@@ -173,3 +173,14 @@ t.test('store unreachable: a secret known to be right still works, a guess canno
     t.same([res.status, res.json.error], [503, 'temporarily_unavailable'], `${id}: 503, never a 500 nor an unchecked pass`)
   }
 })
+
+t.test('identical requests in flight at once are one check: a cold burst of the right secret never locks its client', async (t) => {
+  // ln=15: each check lasts long enough (≈20 ms and more) for a burst to be in flight together.
+  const srv = await startServer(await config({ maxFailuresPerClient: 5, maxFailuresPerAddress: 5 }, {}, 15))
+  t.teardown(srv.close)
+  const cold = await Promise.all(Array.from({ length: 30 }, () => token(srv, 'svc', 'svc-secret')))
+  t.same(cold.map((r) => r.status), Array.from({ length: 30 }, () => 200), '30 concurrent first requests of a hashed-secret client all succeed')
+  const same = await Promise.all(Array.from({ length: 30 }, () => tokenPost(srv, 'post', 'one-guess')))
+  t.same(same.map((r) => r.json.error_description), Array.from({ length: 30 }, () => FAILED), '30 copies of one wrong guess are checked together, not 5 checked and 25 refused')
+  t.equal((await tokenPost(srv, 'post', 'post-secret')).status, 200, 'and the client is not locked by them')
+})
