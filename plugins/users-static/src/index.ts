@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import {
   definePlugin, normalizeUsername, SecretVerifier as PasswordCheck,
-  type AcrContext, type ExternalLogin, type JsonObject, type JsonValue, type PasswordLogin, type Store, type User, type UserService,
+  type AcrContext, type Client, type ExternalLogin, type JsonObject, type JsonValue, type PasswordLogin, type Store, type User, type UserService,
 } from '@grantd/core'
 
 export interface StaticUserConfig {
@@ -110,7 +110,7 @@ export class StaticUsers implements UserService {
   }
 
   /** The account the core's brute-force limits count for this sign-in: the user `authenticate` would check. */
-  async resolveAccount({ username, context }: { username: string; context: AcrContext }): Promise<string | undefined> {
+  async resolveAccount({ username, context }: { username: string; context: AcrContext; client: Client }): Promise<string | undefined> {
     return this.match(username, context)?.config.sub
   }
 
