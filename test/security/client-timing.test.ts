@@ -9,7 +9,7 @@ import t from 'tap'
 import { hashSecret } from '@grantd/core'
 import { basic, postForm, startServer, type RunningServer } from '../helpers/server.js'
 
-const SAMPLES = 25
+const SAMPLES = 17
 
 async function time(srv: RunningServer, id: string, secret: string): Promise<number> {
   const started = performance.now()
