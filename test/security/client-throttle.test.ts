@@ -184,3 +184,24 @@ t.test('identical requests in flight at once are one check: a cold burst of the 
   t.same(same.map((r) => r.json.error_description), Array.from({ length: 30 }, () => FAILED), '30 copies of one wrong guess are checked together, not 5 checked and 25 refused')
   t.equal((await tokenPost(srv, 'post', 'post-secret')).status, 200, 'and the client is not locked by them')
 })
+
+t.test('private_key_jwt is not counted (a signature cannot be guessed), nor does it unlock a locked secret', async (t) => {
+  const { exportJWK, generateKeyPair, SignJWT } = await import('jose')
+  const { randomUUID } = await import('node:crypto')
+  const key = await generateKeyPair('ES256', { extractable: true })
+  const stranger = await generateKeyPair('ES256', { extractable: true })
+  const base = await config({ maxFailuresPerClient: 2, maxFailuresPerAddress: 2 })
+  const srv = await startServer({
+    ...base,
+    clients: [...(base.clients as unknown[]), { client_id: 'jwt', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ ...(await exportJWK(key.publicKey)), kid: 'k' }] }, grant_types: ['client_credentials'], scope: 'api' }],
+  })
+  t.teardown(srv.close)
+  const assertion = (signer: typeof key.privateKey) => new SignJWT({ iss: 'jwt', sub: 'jwt', aud: 'http://issuer.test', jti: randomUUID() })
+    .setProtectedHeader({ alg: 'ES256' }).setIssuedAt().setExpirationTime('1m').sign(signer)
+  const withAssertion = async (signer: typeof key.privateKey) => postForm(`${srv.url}/connect/token`, {
+    grant_type: 'client_credentials', scope: 'api', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion(signer),
+  })
+  for (let i = 0; i < 5; i++) t.equal((await withAssertion(stranger.privateKey)).json.error_description, FAILED, `forged assertion ${i + 1}: a plain failure`)
+  t.equal((await withAssertion(key.privateKey)).status, 200, 'the real key still works: nothing was counted')
+  t.equal((await token(srv, 'other', 'other-secret')).status, 200, 'and the address has its whole budget for secrets')
+})
