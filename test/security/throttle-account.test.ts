@@ -199,3 +199,15 @@ t.test('locking a name through a spelling that matches no account locks known an
   t.same(unknown.json, known.json, 'exactly as zed, who does not exist')
   t.same((await signIn(srv, 'ALICE', 'wonderland', { acr_values: 'tenant:acme' })).json, known.json, 'with her own tenant too')
 })
+
+t.test('an address over its limit gets no lookup and creates no per-name counter (bounded state)', async (t) => {
+  const srv = await startServer(config({ maxFailuresPerUser: 5, maxFailuresPerAddress: 2 }))
+  t.teardown(srv.close)
+  const counters = () => (srv.server.registry.store as unknown as { dump(): Array<[string, string]> }).dump().filter(([k]) => k.startsWith('throttle:user:') || k.startsWith('throttle:account:')).length
+  await signIn(srv, 'alice', 'x')
+  await signIn(srv, 'alice', 'y')
+  const before = counters()
+  for (let i = 0; i < 20; i++) t.equal((await signIn(srv, `spray-${i}`, 'Winter2024!')).json.error_description, THROTTLED)
+  t.equal(counters(), before, 'twenty new names, no new counter')
+  t.equal(await checks(srv), 2, 'and no password checked')
+})
