@@ -138,7 +138,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
 
   const issuers = new IssuerResolver(config.issuer, trust)
   const discovery = new Discovery(registry, keys)
-  const clientAuth = new ClientAuthenticator(clients, store)
+  const clientAuth = new ClientAuthenticator(clients, store, config.throttle)
 
   const app = new Koa<RequestState>({ proxy: false })
   app.silent = true

@@ -2,7 +2,7 @@ import { createLocalJWKSet } from 'jose'
 import type { ClientConfig } from './config.js'
 import { ConfigError } from './errors.js'
 import type { Client, ClientAuthMethod } from './interfaces.js'
-import { SecretVerifier } from './client-secret.js'
+import { decoyVerifier, SecretVerifier } from './client-secret.js'
 import { isValidScopeToken } from './scope.js'
 
 /** A client plus what the core needs to authenticate it; the secret itself is not kept. */
@@ -16,6 +16,8 @@ export interface RegisteredClient {
 export class ClientRegistry {
   private readonly byId = new Map<string, RegisteredClient>()
   readonly clients = new Map<string, Client>()
+  /** Checked instead of a secret when there is none to check (unknown client, no secret), at the cost of the costliest configured hash. */
+  readonly decoy: SecretVerifier
 
   constructor(configs: readonly ClientConfig[]) {
     configs.forEach((c, i) => {
@@ -56,6 +58,7 @@ export class ClientRegistry {
       this.byId.set(c.client_id, { client, ...(secret ? { secret } : {}), ...(keys ? { keys } : {}) })
       this.clients.set(c.client_id, client)
     })
+    this.decoy = decoyVerifier(configs.flatMap((c) => (c.client_secret !== undefined ? [c.client_secret] : [])))
   }
 
   get(clientId: string): RegisteredClient | undefined {

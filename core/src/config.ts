@@ -229,10 +229,11 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
   cookieKeys.forEach((k, i) => { if (k.length < 16) fail(`cookies.keys[${i}]`, 'must be at least 16 characters') })
 
   const throttleRaw = o.throttle === undefined ? {} : obj(o.throttle, 'throttle')
-  only(throttleRaw, 'throttle', ['maxFailuresPerUser', 'maxFailuresPerAddress', 'windowSeconds'])
+  only(throttleRaw, 'throttle', ['maxFailuresPerUser', 'maxFailuresPerAddress', 'maxFailuresPerClient', 'windowSeconds'])
   const throttle: ThrottleSettings = {
     maxFailuresPerUser: throttleRaw.maxFailuresPerUser === undefined ? DEFAULT_THROTTLE.maxFailuresPerUser : int(throttleRaw.maxFailuresPerUser, 'throttle.maxFailuresPerUser', 0, 1_000_000),
     maxFailuresPerAddress: throttleRaw.maxFailuresPerAddress === undefined ? DEFAULT_THROTTLE.maxFailuresPerAddress : int(throttleRaw.maxFailuresPerAddress, 'throttle.maxFailuresPerAddress', 0, 1_000_000),
+    maxFailuresPerClient: throttleRaw.maxFailuresPerClient === undefined ? DEFAULT_THROTTLE.maxFailuresPerClient : int(throttleRaw.maxFailuresPerClient, 'throttle.maxFailuresPerClient', 0, 1_000_000),
     windowSeconds: throttleRaw.windowSeconds === undefined ? DEFAULT_THROTTLE.windowSeconds : int(throttleRaw.windowSeconds, 'throttle.windowSeconds', 1, 86400),
   }
 

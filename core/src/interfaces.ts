@@ -106,6 +106,12 @@ export interface ExternalLogin {
 export interface UserService {
   /** Check a username/password; `undefined` for any failure (no hint which part). */
   authenticate(login: PasswordLogin): Promise<User | undefined>
+  /**
+   * The account a sign-in names, after the service's own normalisation (tenant, Unicode, case), without
+   * checking any password: its `sub`, or `undefined` when no account matches. The core's brute-force
+   * limits count failures per account with it.
+   */
+  resolveAccount?(login: { username: string; context: AcrContext; client: Client }): Promise<string | undefined>
   /** Map an external identity to a local user; `undefined` refuses it. */
   authenticateExternal(login: ExternalLogin): Promise<User | undefined>
   findById(sub: string, context: AcrContext): Promise<User | undefined>
@@ -162,6 +168,13 @@ export interface Store {
   delete(key: string, options?: EntryOptions): Promise<boolean>
   /** Atomic counter with a TTL set on creation (rate limits). */
   increment(key: string, ttlSeconds: number): Promise<number>
+  /**
+   * Atomically take one back from a live counter, keeping its TTL, never below zero; an
+   * absent or expired counter stays absent (answers 0). Brute-force limits reserve an attempt
+   * with {@link increment} before checking it, and give the reservation back with this when
+   * the attempt turns out not to be a failure: the check and the count stay one atomic step.
+   */
+  decrement(key: string): Promise<number>
   /** Delete every entry of the family and remember the revocation for `ttlSeconds`. */
   revokeFamily(family: string, ttlSeconds: number): Promise<void>
   isFamilyRevoked(family: string): Promise<boolean>

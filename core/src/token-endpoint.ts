@@ -61,6 +61,7 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
       authorization: ctx.get('authorization') || undefined,
       params,
       audiences: [issuer, `${issuer}${ctx.path}`, `${issuer}/connect/token`],
+      clientIp: ctx.state.clientIp,
     })
   }
 
