@@ -24,6 +24,9 @@ import { REVOCATION_PATH, revocationEndpoint } from './revocation.js'
 import { TOKEN_PATHS, tokenEndpoint } from './token-endpoint.js'
 import { TokenService } from './tokens.js'
 import { USERINFO_PATH, userinfoEndpoint } from './userinfo.js'
+import { BackChannelLogout } from './sessions/back-channel.js'
+import { END_SESSION_PATH, endSessionEndpoint } from './sessions/end-session-endpoint.js'
+import { ConsentStore, SessionManager } from './sessions/session-service.js'
 
 export interface GrantdServer {
   readonly app: Koa<RequestState>
@@ -34,7 +37,7 @@ export interface GrantdServer {
   /** Start listening; resolves with the bound address (port 0 picks a free one). */
   listen(port?: number, host?: string): Promise<{ port: number; host: string; url: string }>
   /** Stop accepting, let in-flight requests finish, run close hooks, close the store. */
-  close(options?: { timeoutMs?: number }): Promise<void>
+  close(options?: { timeoutMs?: number; notificationsMs?: number }): Promise<void>
 }
 
 export interface CreateServerOptions {
@@ -130,6 +133,12 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     interactions: asValue(registry.interactions),
   })
   const services: GrantServices = { store, users, tokens, refreshTokens, log }
+  // SSO sessions and consent live in the core (SPEC §10): every plugin that signs a browser in or out shares them.
+  const revocationTtl = Math.max(config.tokens.refreshTokenTtl, config.tokens.accessTokenTtl, ...config.clients.map((c) => c.access_token_ttl ?? 0), 1)
+  const backChannel = new BackChannelLogout((input) => tokens.signLogoutToken(input), log)
+  const sessions = new SessionManager(store, cookieKeys, clients.clients, backChannel, revocationTtl, log)
+  const consent = new ConsentStore(store, revocationTtl, config.tokens.refreshTokenTtl, log)
+  registry.container.register({ sessions: asValue(sessions), consent: asValue(consent) })
 
   const issuers = new IssuerResolver(config.issuer, trust)
   const discovery = new Discovery(registry, keys)
@@ -201,7 +210,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     ctx.set('Access-Control-Allow-Origin', '*')
     ctx.body = keys.jwksJson
   })
-  const token = tokenEndpoint({ registry, clientAuth, tokens, refreshTokens, settings: config.tokens, services: () => services, users: () => users })
+  const token = tokenEndpoint({ registry, clientAuth, tokens, refreshTokens, settings: config.tokens, services: () => services, users: () => users, sessions, consent })
   // Browser-based clients (the `spa` kind) call these endpoints themselves: CORS for their origins.
   const origins = browserOrigins(clients.clients.values())
   const postCors = cors(origins, 'POST')
@@ -217,6 +226,9 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   router.options(USERINFO_PATH, userinfoCors)
   router.get(USERINFO_PATH, userinfoCors, userinfo)
   router.post(USERINFO_PATH, userinfoCors, userinfo)
+  const endSession = endSessionEndpoint({ sessions, tokens, clients: clients.clients, log })
+  router.get(END_SESSION_PATH, endSession)
+  router.post(END_SESSION_PATH, endSession)
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store')
     ctx.body = { status: 'ok' }
@@ -260,7 +272,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         })
       })
     },
-    close({ timeoutMs = 10_000 } = {}) {
+    close({ timeoutMs = 10_000, notificationsMs = 2000 } = {}) {
       closing ??= (async () => {
         if (server) {
           const s = server
@@ -274,6 +286,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
           clearInterval(sweep)
           clearTimeout(timer)
         }
+        // Back-channel logouts still retrying get a moment, then are cut (and were logged).
+        await backChannel.drain(notificationsMs)
         // Fastify-style: children before parents — plugins close in reverse, the store last.
         await releasePlugins(registry, log)
       })()

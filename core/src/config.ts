@@ -28,6 +28,12 @@ export interface ClientConfig {
   client_name?: string
   jwks?: JSONWebKeySet
   access_token_ttl?: number
+  post_logout_redirect_uris?: string[]
+  backchannel_logout_uri?: string
+  backchannel_logout_session_required?: boolean
+  frontchannel_logout_uri?: string
+  frontchannel_logout_session_required?: boolean
+  require_consent?: boolean
 }
 
 export interface ServerConfig {
@@ -120,6 +126,9 @@ const AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'clien
 const CLIENT_KEYS = [
   'client_id', 'client_secret', 'token_endpoint_auth_method', 'grant_types', 'redirect_uris', 'scope',
   'require_pkce', 'allow_plain_pkce', 'identity_providers', 'client_name', 'jwks', 'access_token_ttl',
+  // SPEC §10: logout and consent
+  'post_logout_redirect_uris', 'backchannel_logout_uri', 'backchannel_logout_session_required',
+  'frontchannel_logout_uri', 'frontchannel_logout_session_required', 'require_consent',
 ]
 
 function client(v: unknown, path: string): ClientConfig {
@@ -139,6 +148,7 @@ function client(v: unknown, path: string): ClientConfig {
   if (o.client_secret !== undefined) out.client_secret = str(o.client_secret, `${path}.client_secret`)
   if (o.client_name !== undefined) out.client_name = str(o.client_name, `${path}.client_name`)
   if (o.access_token_ttl !== undefined) out.access_token_ttl = int(o.access_token_ttl, `${path}.access_token_ttl`, 1, 86400)
+  logoutFields(o, out, path)
   if (o.token_endpoint_auth_method !== undefined) {
     const m = str(o.token_endpoint_auth_method, `${path}.token_endpoint_auth_method`)
     if (!AUTH_METHODS.includes(m as ClientAuthMethod)) fail(`${path}.token_endpoint_auth_method`, `expected one of ${AUTH_METHODS.join(', ')}`)
@@ -162,6 +172,19 @@ function client(v: unknown, path: string): ClientConfig {
   if (method === 'private_key_jwt' && out.jwks === undefined) fail(`${path}.jwks`, 'required for private_key_jwt')
   if (method === 'none' && out.client_secret !== undefined) fail(`${path}.client_secret`, 'a client with token_endpoint_auth_method none has no secret')
   return out
+}
+
+/** SPEC §10 client fields (RP-Initiated, Back-Channel and Front-Channel Logout 1.0, consent). */
+function logoutFields(o: Raw, out: ClientConfig, path: string): void {
+  if (o.post_logout_redirect_uris !== undefined) {
+    out.post_logout_redirect_uris = strArray(o.post_logout_redirect_uris, `${path}.post_logout_redirect_uris`)
+    out.post_logout_redirect_uris.forEach((u, i) => url(u, `${path}.post_logout_redirect_uris[${i}]`))
+  }
+  if (o.backchannel_logout_uri !== undefined) out.backchannel_logout_uri = url(o.backchannel_logout_uri, `${path}.backchannel_logout_uri`)
+  if (o.frontchannel_logout_uri !== undefined) out.frontchannel_logout_uri = url(o.frontchannel_logout_uri, `${path}.frontchannel_logout_uri`)
+  for (const k of ['backchannel_logout_session_required', 'frontchannel_logout_session_required', 'require_consent'] as const) {
+    if (o[k] !== undefined) out[k] = bool(o[k], `${path}.${k}`)
+  }
 }
 
 const TOP_KEYS = ['issuer', 'port', 'host', 'proxy', 'keys', 'tokens', 'cookies', 'throttle', 'log', 'store', 'users', 'plugins', 'clients']

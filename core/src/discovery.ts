@@ -40,6 +40,12 @@ export class Discovery {
       introspection_endpoint: `${issuer}/connect/introspect`,
       revocation_endpoint: `${issuer}/connect/revocation`,
       userinfo_endpoint: `${issuer}/connect/userinfo`,
+      // SPEC §10: RP-Initiated, Back-Channel and Front-Channel Logout 1.0.
+      end_session_endpoint: `${issuer}/connect/endsession`,
+      backchannel_logout_supported: true,
+      backchannel_logout_session_supported: true,
+      frontchannel_logout_supported: true,
+      frontchannel_logout_session_supported: true,
       grant_types_supported: grants,
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
       // Exactly what client-auth.ts accepts for private_key_jwt.
@@ -52,7 +58,7 @@ export class Discovery {
       claims_parameter_supported: false,
       request_parameter_supported: false,
       request_uri_parameter_supported: false,
-      claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'at_hash', 'name', 'email', 'email_verified'],
+      claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'at_hash', 'sid', 'name', 'email', 'email_verified'],
     }
     if (acrPrefixes.length > 0) meta.acr_values_supported = acrPrefixes.map((p) => `${p}:*`)
     return meta

@@ -8,6 +8,7 @@ import type { PluginRegistry } from './plugin-loader.js'
 import type { RefreshFamily } from './refresh-family.js'
 import { formatScope, isSubset, parseScope } from './scope.js'
 import type { TokenService } from './tokens.js'
+import type { ConsentStore, SessionManager } from './sessions/session-service.js'
 
 export const TOKEN_PATHS = ['/connect/token', '/oauth2/token'] as const
 
@@ -19,6 +20,10 @@ export interface TokenEndpointDeps {
   settings: TokenSettings
   services: () => GrantServices
   users: () => UserService
+  /** SSO sessions (SPEC §10): grants made in a session are recorded there. */
+  sessions: SessionManager
+  /** The grant families a client holds for a user (revoking consent revokes them). */
+  consent: ConsentStore
 }
 
 /** Parameters the core itself reads; everything else must be declared by the grant. */
@@ -118,7 +123,14 @@ async function issue(deps: TokenEndpointDeps, issuer: string, client: Client, gr
     userBound && client.grant_types.includes('refresh_token') && registry.grants.has('refresh_token')
   const grantId = grant.grantId ?? (wantsRefresh ? randomBytes(16).toString('base64url') : undefined)
   // OIDC Core §3.1.2.1: an ID token only for a user and only when `openid` is granted (a narrowed refresh may drop it).
-  const idOptions = grant.idToken === false || !userBound || !scope.includes('openid') ? undefined : (grant.idToken ?? {})
+  let idOptions = grant.idToken === false || !userBound || !scope.includes('openid') ? undefined : (grant.idToken ?? {})
+  // SPEC §10: the session the grant was made in (a refresh carries it in its stored session state).
+  const sid = typeof grant.sid === 'string' ? grant.sid : typeof grant.session?.sid === 'string' ? grant.session.sid : undefined
+  if (typeof grant.sid === 'string' && userBound) {
+    const recorded = await deps.sessions.recordGrant(grant.sid, client.client_id, grantId, scope.includes('offline_access'))
+    if (!recorded) throw new OAuthError('invalid_grant', 'the session this authorization was made in has ended')
+  }
+  if (idOptions && sid !== undefined && idOptions.sid === undefined) idOptions = { ...idOptions, sid }
 
   const accessToken = await tokens.signAccessToken({
     issuer,
@@ -147,8 +159,10 @@ async function issue(deps: TokenEndpointDeps, issuer: string, client: Client, gr
       scope: refreshScope,
       grant_id: grantId,
       ...(grant.context ? { context: grant.context } : {}),
-      session: { ...(grant.session ?? {}), ...(idOptions?.authTime !== undefined ? { auth_time: idOptions.authTime } : {}), ...(idOptions?.acr ? { acr: idOptions.acr } : {}) },
+      session: { ...(grant.session ?? {}), ...(sid !== undefined ? { sid } : {}), ...(idOptions?.authTime !== undefined ? { auth_time: idOptions.authTime } : {}), ...(idOptions?.acr ? { acr: idOptions.acr } : {}) },
     }, settings.refreshTokenTtl)
+    // A new family (not a refresh continuing one): remember it for consent revocation.
+    if (grant.grantId === undefined || typeof grant.sid === 'string') await deps.consent.recordGrant(subject, client.client_id, grantId)
   }
 
   if (idOptions && userBound) {

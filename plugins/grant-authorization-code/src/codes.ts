@@ -17,6 +17,8 @@ export interface CodeRecord {
   idp?: string
   code_challenge?: string
   code_challenge_method?: PkceMethod
+  /** The SSO session the code was issued in (SPEC §10). */
+  sid?: string
 }
 
 function invalidGrant(description: string, detail?: string): OAuthError {
@@ -93,6 +95,7 @@ export class AuthorizationCodes {
       user,
       scope: record.scope,
       grantId: family,
+      ...(record.sid !== undefined ? { sid: record.sid } : {}),
       context: record.context,
       session: { ...(record.amr ? { amr: [...record.amr] } : {}), ...(record.idp ? { idp: record.idp } : {}) },
       idToken: {
