@@ -11,6 +11,11 @@ const stderrLogger: Logger = {
   debug: () => undefined,
 }
 
+/** The memory store lives inside each process: the CLI's own copy is empty and reaches nobody. */
+function warnIfLocal(config: ServerConfig): void {
+  if (config.store.use === '@grantd/store-memory') process.stderr.write('grantd: warning: the config uses @grantd/store-memory; a running server keeps its sessions in its own memory, which this command cannot reach\n')
+}
+
 type ReadConfig = (file: string | undefined) => Promise<ServerConfig>
 
 /**
@@ -24,6 +29,7 @@ export async function sessionsCommand(args: string[], readConfig: ReadConfig, di
   const { values } = parseArgs({ args: rest, options: { sub: { type: 'string' }, client: { type: 'string' }, config: { type: 'string' } } })
   if (!values.sub) die('sessions end: --sub SUB is required', 2)
   const config = await readConfig(values.config)
+  warnIfLocal(config)
   if (values.client !== undefined && !config.clients.some((c) => c.client_id === values.client)) die(`sessions end: no client "${values.client}" in the config`)
   const server = await createServer(config, { log: stderrLogger })
   try {
@@ -53,6 +59,7 @@ export async function consentCommand(args: string[], readConfig: ReadConfig, die
   if (!values.sub) die('consent revoke: --sub SUB is required', 2)
   if (!values.client) die('consent revoke: --client ID is required', 2)
   const config = await readConfig(values.config)
+  warnIfLocal(config)
   if (!config.clients.some((c) => c.client_id === values.client)) die(`consent revoke: no client "${values.client}" in the config`)
   const server = await createServer(config, { log: stderrLogger })
   try {

@@ -47,6 +47,26 @@ t.test('logout notifications', async (t) => {
     t.notMatch(out.headers.get('content-security-policy'), /script-src/)
   })
 
+  t.test('with front-channel clients, the redirect waits on a page that renders their iframes', async (t) => {
+    const { jar, tokens } = await signedInWeb(srv)
+    const out = await get(endSessionUrl(srv, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'http://127.0.0.1:5000/logged-out', state: 'fc' }), jar)
+    t.equal(out.status, 200, 'a page, so the iframes load')
+    t.match(out.body, /<iframe[^>]*src="http:\/\/127\.0\.0\.1:5001\/fc\?/)
+    t.match(out.body, /<meta http-equiv="refresh" content="2;url=http:\/\/127\.0\.0\.1:5000\/logged-out\?state=fc">/)
+    t.match(out.body, /id="continue" href="http:\/\/127\.0\.0\.1:5000\/logged-out\?state=fc"/)
+  })
+
+  t.test('signing in as another user ends the previous session (and tells its clients)', async (t) => {
+    const { jar, tokens } = await signedInWeb(srv)
+    rp.tokens.length = 0
+    const { loginForCode } = await import('../authorization-code/flow.js')
+    await loginForCode(srv, { scope: 'openid', username: 'bob', password: 'builder', jar, extra: { prompt: 'login' } })
+    t.ok(await waitFor(() => rp.tokens.length === 1, 3000), 'alice\'s client got a logout token')
+    t.equal(claimsOf(rp.tokens[0]!).sid, claimsOf(tokens.id_token!).sid)
+    const listed = (await (await fetch(`${srv.url}/test/sessions?sub=u-alice`)).json()) as { sessions: Array<{ sid: string }> }
+    t.notOk(listed.sessions.some((s) => s.sid === claimsOf(tokens.id_token!).sid))
+  })
+
   t.test('only clients that got tokens in the session are told', async (t) => {
     const { jar, tokens } = await signedInWeb(srv)
     rp.tokens.length = 0

@@ -1,4 +1,4 @@
-import { OAuthError } from '../errors.js'
+import { OAuthError, StoreUnavailableError } from '../errors.js'
 import { parseForm, readForm, type FormParams } from '../form-body.js'
 import type { Client, EndedSession, Logger, RouteContext, Session } from '../interfaces.js'
 import type { TokenService } from '../tokens.js'
@@ -178,6 +178,14 @@ export function endSessionEndpoint(deps: EndSessionDeps): (ctx: RouteContext) =>
         setPageHeaders(ctx)
         ctx.status = err.status
         ctx.body = errorPage(err.title, err.message)
+        return
+      }
+      if (err instanceof StoreUnavailableError) {
+        deps.log.warn({ err: err.message }, 'store unavailable during sign-out')
+        setPageHeaders(ctx)
+        ctx.status = 503
+        ctx.set('Retry-After', '5')
+        ctx.body = errorPage('Temporarily unavailable', 'Signing out is temporarily unavailable. Please try again in a moment.')
         return
       }
       if (err instanceof OAuthError && err.status < 500) {
