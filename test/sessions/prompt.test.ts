@@ -59,6 +59,16 @@ t.test('prompt values that demand interaction never get a silent code', async (t
     t.equal(JSON.parse(Buffer.from((tokens.json.id_token as string).split('.')[1]!, 'base64url').toString()).sub, 'u-bob')
   })
 
+  t.test('prompt=select_account does not bypass max_age', async (t) => {
+    const res = await get(authorizeUrl(srv, { response_type: 'code', client_id: 'nopkce', redirect_uri: WEB_REDIRECT, scope: 'openid', state: 'st', prompt: 'select_account', max_age: '0' }), jar)
+    t.equal(res.status, 200)
+    t.notMatch(res.body, /Continue as/, 'the session is too old to offer')
+    const form = loginForm(res.body)
+    const forced = await post(form.action, { ...form.fields, continue: '1' }, jar)
+    t.equal(forced.status, 400, 'a hand-made "continue" is refused')
+    t.notOk(forced.location)
+  })
+
   t.test('prompt=login shows the login form', async (t) => {
     const res = await ask('nopkce', 'login')
     t.equal(res.status, 200)

@@ -262,7 +262,7 @@ export default definePlugin<AuthorizationCodeOptions>({
       const csrf = signer.macOf('csrf', `${pending.id}.${browser}`)
       // prompt=select_account: offer the account this browser is signed in with (OIDC Core §3.1.2.1).
       const current = pending.prompt.includes('select_account') ? await sessions().current(ctx) : undefined
-      const account = current ? await accountName(current) : undefined
+      const account = current && (await sessionUsable(current, pending, stored)) ? await accountName(current) : undefined
       ctx.body = loginPage({
         ...(account !== undefined ? { before: continueAsForm({ action, pendingId: pending.id, csrf, account }) } : {}),
         action,
@@ -376,6 +376,15 @@ export default definePlugin<AuthorizationCodeOptions>({
       return user && typeof user.username === 'string' ? user.username : session.sub
     }
 
+    /** Whether the SSO session may answer a select_account request once the user picks it (max_age, tenant, idp still apply). */
+    function sessionUsable(session: Session, pending: PendingAuthorization, stored: StoredPending): Promise<boolean> {
+      const request: AuthorizationRequest = {
+        ...pending, prompt: pending.prompt.filter((p) => p !== 'select_account'),
+        ...(stored.max_age !== undefined ? { maxAge: stored.max_age } : {}),
+      }
+      return sessionFits(session, request)
+    }
+
     /** The user is known (a new sign-in or the SSO session): ask for consent when needed, else issue the code. */
     async function authenticated(ctx: RouteContext, request: ClientBound & { prompt: readonly string[] }, session: Session): Promise<void> {
       const forced = request.prompt.includes('consent')
@@ -400,7 +409,7 @@ export default definePlugin<AuthorizationCodeOptions>({
     /** "Continue as" on the select_account login page: the SSO session's user, chosen explicitly. */
     async function continueAs(ctx: RouteContext, pending: PendingAuthorization, stored: StoredPending): Promise<void> {
       const session = await sessions().current(ctx)
-      if (!session || (await users().findById(session.sub, pending.acr)) === undefined) {
+      if (!session || !(await sessionUsable(session, pending, stored))) {
         return showLogin(ctx, pending, stored, { error: 'You are no longer signed in. Sign in again.', status: 400 })
       }
       if ((await store().consume(pendingKey(pending.id))) === undefined) {
