@@ -2,10 +2,14 @@ import t from 'tap'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import express from 'express'
 import { auth } from 'express-openid-connect'
 import { baseConfig, CookieJar, get, loginForm, post, startFlowServer } from '../authorization-code/flow.js'
-import { freePort } from '../helpers/server.js'
+import { CLI, freePort } from '../helpers/server.js'
 
 /**
  * The issue's first symptom: express-openid-connect with idpLogout: true answered 500 on
@@ -21,7 +25,13 @@ t.test('express-openid-connect logs in and out end to end (idpLogout: true)', as
     client_id: 'express', client_secret: 'express-secret-0123456789', grant_types: ['authorization_code'], redirect_uris: [`${appUrl}/callback`],
     post_logout_redirect_uris: [appUrl, `${appUrl}/`], scope: 'openid profile email',
   })
-  const srv = await startFlowServer(config)
+  // An ES256-only key file: ID tokens are ES256 whatever the default for ephemeral keys (SPEC §9 makes it RS256 there).
+  const dir = mkdtempSync(join(tmpdir(), 'grantd-eoc-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const keyFile = join(dir, 'signing.json')
+  const gen = spawnSync(process.execPath, [CLI, 'keys', 'generate', '--alg', 'ES256', '--out', keyFile], { encoding: 'utf8' })
+  t.equal(gen.status, 0, gen.stderr)
+  const srv = await startFlowServer({ ...config, keys: { file: keyFile } })
   t.teardown(srv.close)
 
   const app = express()
@@ -33,7 +43,7 @@ t.test('express-openid-connect logs in and out end to end (idpLogout: true)', as
     secret: randomBytes(32).toString('hex'),
     idpLogout: true,
     authRequired: false,
-    // grantd signs ID tokens with ES256 in this branch (its ephemeral key).
+    // The server's only key is ES256 (above).
     idTokenSigningAlg: 'ES256',
     authorizationParams: { response_type: 'code', response_mode: 'query', scope: 'openid profile email' },
   }))
