@@ -188,6 +188,16 @@ t.test('end session', async (t) => {
     t.notOk(srv.log.lines.some((l) => l.includes('"status":500')), 'no 500 anywhere')
   })
 
+  t.test('the store never holds the session cookie secret', async (t) => {
+    const { jar } = await signedInWeb(srv)
+    const [sid, secret] = jar.cookies.get('grantd_session')!.split('.')
+    t.ok(sid && secret)
+    const dump = (srv.server.registry.store as unknown as { dump(): Array<[string, string]> }).dump()
+    t.ok(dump.length > 0)
+    t.notOk(dump.some(([k, v]) => k.includes(secret!) || v.includes(secret!)), 'the secret appears nowhere')
+    t.notOk(dump.some(([k]) => k.includes(sid!)), 'records are keyed by hashes')
+  })
+
   t.test('a plugin lists and ends sessions through the host', async (t) => {
     const a = await signedInWeb(srv)
     const b = await signedInWeb(srv)
