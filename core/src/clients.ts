@@ -38,6 +38,12 @@ export class ClientRegistry {
         ...(c.jwks !== undefined ? { jwks: c.jwks } : {}),
         ...(c.access_token_ttl !== undefined ? { access_token_ttl: c.access_token_ttl } : {}),
         ...(c.resources !== undefined ? { resources: [...c.resources] } : {}),
+        ...(c.post_logout_redirect_uris !== undefined ? { post_logout_redirect_uris: [...c.post_logout_redirect_uris] } : {}),
+        ...(c.backchannel_logout_uri !== undefined ? { backchannel_logout_uri: c.backchannel_logout_uri } : {}),
+        ...(c.backchannel_logout_session_required !== undefined ? { backchannel_logout_session_required: c.backchannel_logout_session_required } : {}),
+        ...(c.frontchannel_logout_uri !== undefined ? { frontchannel_logout_uri: c.frontchannel_logout_uri } : {}),
+        ...(c.frontchannel_logout_session_required !== undefined ? { frontchannel_logout_session_required: c.frontchannel_logout_session_required } : {}),
+        ...(c.require_consent !== undefined ? { require_consent: c.require_consent } : {}),
       }
       let secret: SecretVerifier | undefined
       if (c.client_secret !== undefined) {

@@ -31,6 +31,12 @@ export interface ClientConfig {
   access_token_ttl?: number
   /** RFC 8707 resources the client may ask for; absent: all. */
   resources?: string[]
+  post_logout_redirect_uris?: string[]
+  backchannel_logout_uri?: string
+  backchannel_logout_session_required?: boolean
+  frontchannel_logout_uri?: string
+  frontchannel_logout_session_required?: boolean
+  require_consent?: boolean
 }
 
 export interface ServerConfig {
@@ -149,6 +155,9 @@ const CLIENT_KEYS = [
   'client_id', 'client_secret', 'token_endpoint_auth_method', 'grant_types', 'redirect_uris', 'scope',
   'require_pkce', 'allow_plain_pkce', 'identity_providers', 'client_name', 'jwks', 'access_token_ttl',
   'resources',
+  // SPEC §10: logout and consent
+  'post_logout_redirect_uris', 'backchannel_logout_uri', 'backchannel_logout_session_required',
+  'frontchannel_logout_uri', 'frontchannel_logout_session_required', 'require_consent',
 ]
 
 function client(v: unknown, path: string): ClientConfig {
@@ -168,6 +177,7 @@ function client(v: unknown, path: string): ClientConfig {
   if (o.client_name !== undefined) out.client_name = str(o.client_name, `${path}.client_name`)
   if (o.access_token_ttl !== undefined) out.access_token_ttl = int(o.access_token_ttl, `${path}.access_token_ttl`, 1, 86400)
   if (o.resources !== undefined) out.resources = strArray(o.resources, `${path}.resources`)
+  logoutFields(o, out, path)
   if (o.token_endpoint_auth_method !== undefined) {
     const m = str(o.token_endpoint_auth_method, `${path}.token_endpoint_auth_method`)
     if (!AUTH_METHODS.includes(m as ClientAuthMethod)) fail(`${path}.token_endpoint_auth_method`, `expected one of ${AUTH_METHODS.join(', ')}`)
@@ -196,6 +206,19 @@ function client(v: unknown, path: string): ClientConfig {
 
 const TOP_KEYS = ['issuer', 'port', 'host', 'proxy', 'keys', 'tokens', 'cookies', 'throttle', 'log', 'store', 'users', 'plugins', 'clients', 'scopes', 'resources']
 const TOKEN_KEYS = ['accessTokenTtl', 'idTokenTtl', 'codeTtl', 'refreshTokenTtl', 'refreshTokenRotation', 'refreshTokenReuseInterval', 'accessTokenFormat', 'tenantClaim']
+/** SPEC §10 client fields (RP-Initiated, Back-Channel and Front-Channel Logout 1.0, consent). */
+function logoutFields(o: Raw, out: ClientConfig, path: string): void {
+  if (o.post_logout_redirect_uris !== undefined) {
+    out.post_logout_redirect_uris = strArray(o.post_logout_redirect_uris, `${path}.post_logout_redirect_uris`)
+    out.post_logout_redirect_uris.forEach((u, i) => url(u, `${path}.post_logout_redirect_uris[${i}]`))
+  }
+  if (o.backchannel_logout_uri !== undefined) out.backchannel_logout_uri = url(o.backchannel_logout_uri, `${path}.backchannel_logout_uri`)
+  if (o.frontchannel_logout_uri !== undefined) out.frontchannel_logout_uri = url(o.frontchannel_logout_uri, `${path}.frontchannel_logout_uri`)
+  for (const k of ['backchannel_logout_session_required', 'frontchannel_logout_session_required', 'require_consent'] as const) {
+    if (o[k] !== undefined) out[k] = bool(o[k], `${path}.${k}`)
+  }
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 /** Validate a parsed config object; errors name the key path (`clients[1].redirect_uris: expected array`). */
