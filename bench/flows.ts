@@ -17,7 +17,11 @@
  * the expected alg that verify against the target's JWKS. Per-round ratios are kept.
  *
  * Env: BENCH_FLOWS (code,refresh), BENCH_ROUNDS (3), BENCH_SECONDS (8),
- * BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (16), BENCH_TARGETS (comma list), BENCH_OUT.
+ * BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (16), BENCH_TARGETS (comma list), BENCH_OUT,
+ * BENCH_GRANTD_BASELINE=/path/to/another/build/bin/grantd.js (adds `grantd-baseline`, ES256
+ * ID tokens from a key set whose first key is ES256, for A/B in the same rounds; see README),
+ * BENCH_CPU_PROF_DIR (run the grantd targets under `node --cpu-prof` writing there;
+ * summarise a profile with `npm run --workspace bench profile -- FILE`).
  */
 import { writeFile, mkdir, mkdtemp } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
@@ -40,6 +44,8 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16)
 const FLOWS = (process.env.BENCH_FLOWS ?? 'code,refresh').split(',').map((s) => s.trim()) as Array<'code' | 'refresh'>
 const REDIRECT_URI = 'http://127.0.0.1:5000/callback'
+const PROFILE_DIR = process.env.BENCH_CPU_PROF_DIR
+const profileArgs = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []
 
 async function keyPair(alg: 'ES256' | 'RS256'): Promise<{ privateJwk: JWK; publicJwk: JWK }> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true })
@@ -89,9 +95,9 @@ const oidcProvider = (name: string, idAlg: 'ES256' | 'RS256', flows: Target['flo
     env: { PORT: String(port), BENCH_JWKS: JSON.stringify(PRIVATE_JWKS), BENCH_ID_ALG: idAlg, BENCH_REDIRECT_URI: REDIRECT_URI }, readyPath: '/.well-known/openid-configuration',
   }),
 })
-const grantd = (name: string, idAlg: 'ES256' | 'RS256', clientAlg: 'ES256' | undefined, flows: Target['flows']): Target => ({
+const grantd = (name: string, idAlg: 'ES256' | 'RS256', clientAlg: 'ES256' | undefined, flows: Target['flows'], cli?: string): Target => ({
   name, idAlg, flows, extra: {}, endpoints: { authorize: '/connect/authorize', token: '/connect/token' },
-  start: async (port) => startGrantd({ name, config: await grantdConfig(port, clientAlg), port, cpu: SERVER_CPU, stdout: 'capture' }),
+  start: async (port) => startGrantd({ name, config: await grantdConfig(port, clientAlg), port, cpu: SERVER_CPU, stdout: 'capture', extraNodeArgs: profileArgs, ...(cli ? { cli } : {}) }),
 })
 
 const ALL_TARGETS: Target[] = [
@@ -100,6 +106,8 @@ const ALL_TARGETS: Target[] = [
   grantd('grantd-rs256', 'RS256', undefined, ['code']),
   oidcProvider('oidc-provider-rs256', 'RS256', ['code']),
 ]
+// A build from before per-client algs: its first key (ES256) signs ID tokens, and it knows no id_token_signed_response_alg.
+if (process.env.BENCH_GRANTD_BASELINE) ALL_TARGETS.push(grantd('grantd-baseline', 'ES256', undefined, ['code', 'refresh'], process.env.BENCH_GRANTD_BASELINE))
 const wanted = process.env.BENCH_TARGETS?.split(',').map((s) => s.trim()).filter(Boolean)
 const targets = wanted ? ALL_TARGETS.filter((t) => wanted.includes(t.name)) : ALL_TARGETS
 
@@ -195,7 +203,7 @@ try {
       medianLoadCpuShare: median(list.map((x) => x.loadCpuShare)),
       spread: round(Math.max(...list.map((x) => x.samplesPerSecond)) / Math.min(...list.map((x) => x.samplesPerSecond)) - 1),
     }]))
-    const pairs: Array<[string, string]> = [['grantd', 'oidc-provider'], ['grantd-rs256', 'oidc-provider-rs256'], ['grantd-rs256', 'grantd']]
+    const pairs: Array<[string, string]> = [['grantd', 'oidc-provider'], ['grantd-rs256', 'oidc-provider-rs256'], ['grantd-rs256', 'grantd'], ['grantd', 'grantd-baseline'], ['grantd-baseline', 'oidc-provider']]
     const ratios: Record<string, { median: number; perRound: number[]; p99: number; cpu: number | null }> = {}
     for (const [a, b] of pairs) {
       const xs = rounds.get(a)

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { hash, randomBytes, randomUUID } from 'node:crypto'
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose'
 import { JwsSigner } from './jws.js'
 import { ID_TOKEN_DEFAULT_ALG, type KeySet } from './keys.js'
@@ -39,7 +39,8 @@ export function randomToken(bytes = 32): string {
 
 /** Storage keys derived from secrets (codes, refresh tokens) are their SHA-256, never the secret. */
 export function secretKey(secret: string): string {
-  return createHash('sha256').update(secret).digest('base64url')
+  // One-shot crypto.hash: 1.25 → 0.52 µs per call (bench/components.ts).
+  return hash('sha256', secret, 'base64url')
 }
 
 /**
@@ -61,8 +62,8 @@ async function signClaims(payload: JWTPayload, signer: JwsSigner): Promise<strin
  * (OpenID Connect Token Hash Algorithms 1.0, connect issue #1125).
  */
 function atHash(accessToken: string, alg: string): string {
-  const hash = alg.endsWith('384') ? 'sha384' : alg.endsWith('512') || alg === 'EdDSA' ? 'sha512' : 'sha256'
-  const digest = createHash(hash).update(accessToken).digest()
+  const algorithm = alg.endsWith('384') ? 'sha384' : alg.endsWith('512') || alg === 'EdDSA' ? 'sha512' : 'sha256'
+  const digest = hash(algorithm, accessToken, 'buffer')
   return digest.subarray(0, digest.length / 2).toString('base64url')
 }
 
@@ -134,7 +135,8 @@ export class TokenService implements TokenVerifier, TokenIssuer {
   /** OIDC Core §2 ID token. */
   async signId(input: IdTokenInput): Promise<string> {
     const now = Math.floor(Date.now() / 1000)
-    const payload: JWTPayload = { ...input.claims }
+    // Object.assign, not a spread: V8 makes the spread copy slow to extend (7 µs vs 1 µs per ID token, bench/components.ts).
+    const payload: JWTPayload = Object.assign({}, input.claims)
     payload.iss = input.issuer
     payload.sub = input.subject
     payload.aud = input.client.client_id
