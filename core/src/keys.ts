@@ -4,7 +4,6 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
 import { ConfigError } from './errors.js'
-
 import type { ClientConfig } from './config.js'
 import type { SigningAlg } from './interfaces.js'
 export type { SigningAlg }
@@ -23,8 +22,9 @@ export interface SigningKey {
 export const ID_TOKEN_DEFAULT_ALG: SigningAlg = 'RS256'
 
 /**
- * The server's signing keys. The first key signs; every key is published, so rotation
- * is "add a key in front, later remove the old one".
+ * The server's signing keys. The first key signs access tokens, the first RS256 key ID
+ * tokens (else the first key), unless a client names another alg; every key is published,
+ * so rotation is "add a key in front, later remove the old one".
  */
 export class KeySet {
   readonly signing: SigningKey
