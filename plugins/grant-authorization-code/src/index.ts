@@ -306,8 +306,8 @@ export default definePlugin<AuthorizationCodeOptions>({
     host.route('post', LOGIN_PATH, async (ctx) => {
       let params: FormParams
       try {
-        params = await readForm(ctx.req)
-        for (const name of params.names()) if (params.count(name) > 1) throw new OAuthError('invalid_request', 'a form field is repeated')
+        params = await readForm(ctx)
+        params.check(['pending', 'csrf', 'username', 'password'])
       } catch (err) {
         if (!(err instanceof OAuthError)) throw err
         return page(ctx, err.status === 413 ? 413 : 400, 'Sign-in failed', 'The sign-in form could not be read.')
