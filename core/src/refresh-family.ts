@@ -14,7 +14,8 @@ interface Tombstone {
  * store can group a family's entries (one Redis Cluster slot) without a lookup, and the
  * record is stored under the SHA-256 of the whole token, never the token itself.
  *
- * With rotation, redeeming consumes the record and leaves a tombstone (`rtu:`) in one
+ * Public clients' tokens always rotate (RFC 9700 §4.14.2), confidential clients' when
+ * `refreshTokenRotation` is on. With rotation, redeeming consumes the record and leaves a tombstone (`rtu:`) in one
  * atomic store call. The tombstone is written *before* the consume, so whoever finds the record
  * gone also finds the tombstone: of two concurrent redemptions one wins and the other is
  * a reuse, never a plain miss. Presenting a rotated-out token revokes the whole family
@@ -56,7 +57,7 @@ export class RefreshFamily implements RefreshTokens {
       return undefined
     }
     if (record && check) await check(record)
-    if (!this.settings.refreshTokenRotation) return record
+    if (!this.rotates(client)) return record
 
     if (record) {
       const remaining = Math.max(1, record.exp - Math.floor(Date.now() / 1000))
@@ -79,6 +80,10 @@ export class RefreshFamily implements RefreshTokens {
     }
     await this.revokeFamily(family)
     return undefined
+  }
+
+  rotates(client: Client): boolean {
+    return this.settings.refreshTokenRotation || !client.confidential
   }
 
   async peek(token: string): Promise<RefreshTokenRecord | undefined> {
