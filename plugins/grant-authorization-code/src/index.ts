@@ -1,5 +1,5 @@
 import {
-  definePlugin, isSignInThrottled, OAuthError, readForm, secretKey, StoreUnavailableError,
+  definePlugin, isSignInThrottled, OAuthError, option, readForm, secretKey, StoreUnavailableError,
   type AcrContext, type AuthorizationService, type FormParams, type InteractionHandler, type PendingAuthorization,
   type PluginHost, type RouteContext, type User,
 } from '@grantd/core'
@@ -24,17 +24,11 @@ export interface AuthorizationCodeOptions {
 const DEFAULTS: AuthorizationCodeOptions = { sessionTtl: 8 * 3600, loginTtl: 600, maxLoginAttempts: 10 }
 
 export function parseAuthorizationCodeOptions(raw: unknown): AuthorizationCodeOptions {
-  const o = (raw ?? {}) as Record<string, unknown>
-  if (typeof o !== 'object' || Array.isArray(o)) throw new Error('(options): expected object')
+  const o = option.object(raw ?? {}, '(options)')
   const out = { ...DEFAULTS }
   const bounds: Record<keyof AuthorizationCodeOptions, [number, number]> = { sessionTtl: [60, 30 * 86400], loginTtl: [60, 3600], maxLoginAttempts: [1, 1000] }
-  for (const [k, v] of Object.entries(o)) {
-    if (!(k in bounds)) throw new Error(`${k}: unknown key`)
-    const [min, max] = bounds[k as keyof AuthorizationCodeOptions]
-    if (typeof v !== 'number' || !Number.isInteger(v)) throw new Error(`${k}: expected integer`)
-    if (v < min || v > max) throw new Error(`${k}: must be between ${min} and ${max}`)
-    out[k as keyof AuthorizationCodeOptions] = v
-  }
+  option.only(o, '(options)', Object.keys(bounds))
+  for (const [k, v] of Object.entries(o)) out[k as keyof AuthorizationCodeOptions] = option.integer(v, k, ...bounds[k as keyof AuthorizationCodeOptions])
   return out
 }
 
