@@ -4,7 +4,7 @@
  * application/x-www-form-urlencoded in UTF-8; JSON is read where an endpoint asks for it
  * (`readJson`, here through a plugin route).
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { basic, startServer } from '../helpers/server.js'
 import { FORM, rawRequest, type RawResponse } from '../core/raw-http.js'
 
@@ -21,14 +21,13 @@ const BODY: Record<string, string> = {
   '/connect/revocation': 'token=abc',
 }
 
-function oauthError(t: Tap, res: RawResponse, status: number, error: string, what: string): void {
+function oauthError(t: Test, res: RawResponse, status: number, error: string, what: string): void {
   t.equal(res.status, status, `${what}: status (${res.text.slice(0, 200)})`)
   t.match(String(res.headers['content-type']), /^application\/json/, `${what}: JSON`)
   t.equal(res.json?.error, error, `${what}: error`)
   t.type(res.json?.error_description, 'string', `${what}: description`)
   t.notMatch(res.text, /at .*\.(?:js|ts):\d+/, `${what}: no stack`)
 }
-type Tap = typeof t
 
 t.test('bodies', async (t) => {
   const srv = await startServer(config)
