@@ -15,7 +15,9 @@ interface Tombstone {
  * record is stored under the SHA-256 of the whole token, never the token itself.
  *
  * Public clients' tokens always rotate (RFC 9700 §4.14.2), confidential clients' when
- * `refreshTokenRotation` is on. With rotation, redeeming consumes the record and leaves a tombstone (`rtu:`) in one
+ * `refreshTokenRotation` is on ({@link RefreshFamily.rotates}).
+ *
+ * With rotation, redeeming consumes the record and leaves a tombstone (`rtu:`) in one
  * atomic store call. The tombstone is written *before* the consume, so whoever finds the record
  * gone also finds the tombstone: of two concurrent redemptions one wins and the other is
  * a reuse, never a plain miss. Presenting a rotated-out token revokes the whole family
