@@ -58,6 +58,8 @@ export interface ServerConfig {
   baseDir: string
 }
 
+type Raw = Record<string, unknown>
+
 function pluginRef(v: unknown, path: string): PluginRef {
   if (typeof v === 'string') return { use: str(v, path), options: {}, path }
   const o = obj(v, path)
