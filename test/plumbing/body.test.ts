@@ -4,6 +4,7 @@
  * application/x-www-form-urlencoded in UTF-8; JSON is read where an endpoint asks for it
  * (`readJson`, here through a plugin route).
  */
+import { gzipSync } from 'node:zlib'
 import t, { type Test } from 'tap'
 import { basic, startServer } from '../helpers/server.js'
 import { FORM, rawRequest, type RawResponse } from '../core/raw-http.js'
@@ -73,5 +74,8 @@ t.test('bodies', async (t) => {
     oauthError(t, await send('/json-echo', { 'content-type': 'application/json' }, '{"__proto__":{"admin":true}}'), 400, 'invalid_request', 'prototype poisoning')
     oauthError(t, await send('/json-echo', { 'content-type': FORM }, 'a=1'), 400, 'invalid_request', 'a form where JSON is expected')
     oauthError(t, await send('/json-echo', { 'content-type': 'application/json; charset=utf-16' }, '{}'), 400, 'invalid_request', 'JSON in UTF-16')
+    oauthError(t, await send('/json-echo', { 'content-type': 'application/json', 'content-encoding': 'gzip' }, gzipSync('{"a":1}')), 400, 'invalid_request', 'gzip JSON (inflation is unbounded)')
+    const twice = await send('/json-echo', { 'content-type': 'application/json' }, '{"a":1,"a":2}')
+    t.equal(twice.status, 200, 'JSON duplicate keys: the last wins (JSON.parse), as RFC 8259 §4 allows')
   })
 })
