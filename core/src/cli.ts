@@ -6,6 +6,7 @@ import { ConfigError } from './errors.js'
 import { hashSecret } from './client-secret.js'
 import { SIGNING_ALGS, writePrivateJwks, type SigningAlg } from './keys.js'
 import { scaffoldPlugin } from './plugin-scaffold.js'
+import { usersCommand, USERS_USAGE } from './cli-users.js'
 
 const USAGE = `usage:
   grantd start  [--config FILE] [--port N] [--host ADDR]
@@ -13,6 +14,7 @@ const USAGE = `usage:
   grantd keys generate [--alg ES256|ES384|RS256|PS256|EdDSA] --out FILE
   grantd hash-secret [SECRET]     (reads stdin when SECRET is absent)
   grantd new plugin NAME [--dir DIR]   (a grant plugin package with a passing test)
+${USERS_USAGE}
 env: GRANTD_CONFIG, PORT, REDIS_URL`
 
 function die(message: string, code = 1): never {
@@ -139,6 +141,7 @@ export async function main(argv: string[]): Promise<void> {
       case 'keys': return await keys(args)
       case 'hash-secret': return await hash(args)
       case 'new': return await scaffold(args)
+      case 'users': return await usersCommand(args)
       case undefined: case '-h': case '--help': case 'help':
         process.stdout.write(USAGE + '\n')
         return

@@ -39,8 +39,9 @@ interface Entry {
   password: PasswordCheck | undefined
 }
 
+/** NFKC with case folding (upper- then lower-casing stands in for Unicode's full fold), as users-postgres compares. */
 function lowerKey(username: string): string {
-  return username.normalize('NFC').toLowerCase()
+  return username.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC')
 }
 
 function linkKey(idp: string, sub: string): string {
