@@ -1,0 +1,99 @@
+/**
+ * users-postgres behind a real grantd, over HTTP (SPEC §12): the password grant and the
+ * login form sign users in from PostgreSQL, tenants select among same-named users, a
+ * disabled user's refresh tokens stop working, weak hashes are upgraded on a good login,
+ * and no password reaches a table or a log line.
+ */
+import t from 'tap'
+import { decodeJwt } from 'jose'
+import pg from 'pg'
+import { parseHashedSecret, hashSecret } from '@grantd/core'
+import { basic, postForm, type RunningServer } from '../helpers/server.js'
+import { findPostgres } from '../helpers/postgres.js'
+import { loginForCode, redeem, startFlowServer } from '../authorization-code/flow.js'
+import { seed, serverConfig } from './setup.js'
+
+const pgsql = await findPostgres()
+if (!pgsql) {
+  t.pass('skipped: no PostgreSQL')
+} else {
+  t.teardown(() => pgsql.stop())
+  const data = await seed(pgsql.url, 'http', [
+    { username: 'alice', password: 'wonderland', tenant: 'acme', claims: { name: 'Alice', email: 'alice@example.com', email_verified: true } },
+    { username: 'alice', password: 'globex-pw', tenant: 'globex', claims: { name: 'Other Alice' } },
+    { username: 'bob', password: 'builder', claims: { name: 'Bob' } },
+  ])
+  t.teardown(() => data.drop())
+  const srv: RunningServer = await startFlowServer(serverConfig(pgsql.url, data.schema))
+  t.teardown(() => srv.close())
+  const db = new pg.Client({ connectionString: pgsql.url })
+  await db.connect()
+  t.teardown(() => db.end())
+  const RO = { authorization: basic('ro', 'ro-secret') }
+  const password = (username: string, pw: string, extra: Record<string, string> = {}) =>
+    postForm(`${srv.url}/connect/token`, { grant_type: 'password', username, password: pw, scope: 'openid profile offline_access api', ...extra }, RO)
+
+  t.test('password grant: tenants pick among users of one name', async (t) => {
+    const acme = await password('Alice', 'wonderland', { acr_values: 'tenant:acme' })
+    t.equal(acme.status, 200, acme.text)
+    t.equal(decodeJwt(acme.json.access_token as string).sub, data.subs.get('acme/alice'))
+    const id = decodeJwt(acme.json.id_token as string)
+    t.equal(id.name, 'Alice', 'claims come from the JSONB column')
+    t.equal(id.preferred_username, 'alice')
+    const globex = await password('alice', 'globex-pw', { acr_values: 'tenant:globex' })
+    t.equal(decodeJwt(globex.json.access_token as string).sub, data.subs.get('globex/alice'))
+    const none = await password('alice', 'wonderland')
+    t.equal(none.status, 400)
+    t.equal(none.json.error, 'invalid_grant', 'ambiguous without a tenant')
+    t.equal((await password('bob', 'builder')).status, 200, 'a unique name needs no tenant')
+    t.equal((await password('bob', 'wrong')).json.error, 'invalid_grant')
+    t.equal((await password('nobody', 'builder')).json.error, 'invalid_grant')
+  })
+
+  t.test('login form: a user from PostgreSQL signs in and gets a code', async (t) => {
+    const { code, verifier } = await loginForCode(srv, { username: 'BOB', password: 'builder' })
+    const tokens = await redeem(srv, code, verifier)
+    t.equal(tokens.status, 200, tokens.text)
+    t.equal(decodeJwt(tokens.json.id_token as string).sub, data.subs.get('/bob'))
+    await t.rejects(loginForCode(srv, { username: 'bob', password: 'nope' }), /expected a redirect to the client, got 401/)
+  })
+
+  t.test("a disabled user's refresh tokens stop working; enabled again, they work", async (t) => {
+    const first = await password('bob', 'builder')
+    const refresh = first.json.refresh_token as string
+    t.type(refresh, 'string')
+    await data.admin.management.setDisabled({ username: 'bob' }, true)
+    const refused = await postForm(`${srv.url}/connect/token`, { grant_type: 'refresh_token', refresh_token: refresh }, RO)
+    t.equal(refused.status, 400)
+    t.equal(refused.json.error, 'invalid_grant')
+    t.equal((await password('bob', 'builder')).json.error, 'invalid_grant', 'nor can the user sign in')
+    await data.admin.management.setDisabled({ username: 'bob' }, false)
+    const again = await postForm(`${srv.url}/connect/token`, { grant_type: 'refresh_token', refresh_token: refresh }, RO)
+    t.equal(again.status, 200, 'the refused refresh did not spend the token')
+  })
+
+  t.test('a weaker hash is upgraded on the next good login, never on a bad one', async (t) => {
+    const sub = data.subs.get('/bob')!
+    const weak = await hashSecret('builder', 10)
+    await db.query(`UPDATE "${data.schema}".users SET password_hash = $2 WHERE sub = $1`, [sub, weak])
+    const stored = async () => (await db.query(`SELECT password_hash FROM "${data.schema}".users WHERE sub = $1`, [sub])).rows[0].password_hash as string
+    t.equal((await password('bob', 'wrong')).status, 400)
+    t.equal(await stored(), weak, 'a failed login changes nothing')
+    t.equal((await password('bob', 'builder')).status, 200, 'the weak hash still verifies')
+    const upgraded = await stored()
+    t.not(upgraded, weak)
+    t.equal(parseHashedSecret(upgraded)?.ln, 12, 'now at the configured cost')
+    t.equal((await password('bob', 'builder')).status, 200, 'and the password still works')
+  })
+
+  t.test('no clear password in the tables or the logs; /readyz checks the database', async (t) => {
+    const dump = await db.query(`SELECT row_to_json(u)::text AS j FROM "${data.schema}".users u`)
+    const text = dump.rows.map((r) => r.j as string).join('\n')
+    for (const pw of ['wonderland', 'globex-pw', 'builder']) {
+      t.notMatch(text, pw, `no ${pw} in users`)
+      t.notOk(srv.log.lines.some((l) => l.includes(pw)), `no ${pw} in the log`)
+    }
+    const ready = await fetch(`${srv.url}/readyz`)
+    t.equal(ready.status, 200)
+  })
+}
