@@ -7,7 +7,7 @@
  * ({@link startPrivatePostgres}) and stop and restart that one.
  */
 import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -49,6 +49,10 @@ export interface PrivatePostgres {
   stop(): Promise<void>
   /** Start it again on the same port and data folder. */
   start(): Promise<void>
+  /** SIGSTOP the server and its backends: connections stay open and nothing answers (a hung database). */
+  pause(): void
+  /** SIGCONT what {@link pause} stopped. */
+  resume(): void
   /** Stop and delete the data folder. */
   destroy(): Promise<void>
 }
@@ -88,13 +92,28 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const stop = async () => {
     asPostgresUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop'])
   }
+  let paused: number[] = []
   await start()
   return {
     url,
     port,
     start,
     stop,
+    pause() {
+      // Only this cluster's own processes: the postmaster named in its pid file and its children.
+      const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0])
+      const children = spawnSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)], { encoding: 'utf8' }).stdout.split('\n').map((l) => Number(l.trim())).filter((n) => n > 0)
+      paused = [postmaster, ...children]
+      for (const pid of paused) process.kill(pid, 'SIGSTOP')
+    },
+    resume() {
+      for (const pid of paused) {
+        try { process.kill(pid, 'SIGCONT') } catch { /* already gone */ }
+      }
+      paused = []
+    },
     async destroy() {
+      if (paused.length > 0) for (const pid of paused) { try { process.kill(pid, 'SIGCONT') } catch { /* gone */ } }
       await stop()
       rmSync(dir, { recursive: true, force: true })
     },
