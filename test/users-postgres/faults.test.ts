@@ -38,7 +38,7 @@ if (!postgresBin()) {
     return { ...loginForm(page.body), jar }
   }
 
-  async function expectUnavailable(t: Test, refreshToken: string, what: string): Promise<void> {
+  async function expectUnavailable(t: Test, refreshToken: string, what: string, accessToken?: string): Promise<void> {
     const started = performance.now()
     const res = await password()
     const ms = performance.now() - started
@@ -51,6 +51,11 @@ if (!postgresBin()) {
     t.equal(r.status, 503, `${what}: refresh answers 503 (isActive cannot be asked)`)
     t.equal(r.json.error, 'temporarily_unavailable')
     t.equal(await ready(), 503, `${what}: /readyz is 503`)
+    if (accessToken) {
+      const info = await fetch(`${srv.url}/connect/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } })
+      t.equal(info.status, 503, `${what}: userinfo (findById) answers 503`)
+      t.equal(((await info.json()) as { error?: string }).error, 'temporarily_unavailable')
+    }
   }
 
   async function expectRecovered(t: Test, what: string): Promise<void> {
@@ -67,13 +72,13 @@ if (!postgresBin()) {
 
   t.test('database down: 503 everywhere, then recovery without restart', async (t) => {
     const first = await password()
-    t.equal(first.status, 200, first.text)
+    t.equal(first.status, 200, 'first sign-in')
     const refreshToken = first.json.refresh_token as string
     t.equal(await ready(), 200)
     const form = await openLoginForm()
 
     await cluster.stop()
-    await expectUnavailable(t, refreshToken, 'down')
+    await expectUnavailable(t, refreshToken, 'down', first.json.access_token as string)
     const page = await post(form.action, { ...form.fields, username: 'bob', password: 'builder' }, form.jar)
     t.equal(page.status, 503, 'the login form answers with an error page')
     t.match(page.headers.get('content-type'), /text\/html/)
