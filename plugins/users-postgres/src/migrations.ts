@@ -1,4 +1,4 @@
-import type { PoolClient } from 'pg'
+import type { ClientBase } from 'pg'
 
 /**
  * Versioned schema migrations, applied in order, each in its own transaction under an
@@ -49,7 +49,7 @@ export const MIGRATIONS: readonly Migration[] = [
 export const REQUIRED_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version
 
 /** The schema's version: 0 when grantd's tables are not there at all. */
-export async function schemaVersion(client: Pick<PoolClient, 'query'>, quoted: string): Promise<number> {
+export async function schemaVersion(client: Pick<ClientBase, 'query'>, quoted: string): Promise<number> {
   const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${quoted}.schema_migrations`])
   if (exists.rows[0]?.t == null) return 0
   const res = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${quoted}.schema_migrations`)
@@ -57,7 +57,7 @@ export async function schemaVersion(client: Pick<PoolClient, 'query'>, quoted: s
 }
 
 /** Apply every missing step; returns the version before and after. */
-export async function migrate(client: PoolClient, schema: string, quoted: string): Promise<{ from: number; to: number }> {
+export async function migrate(client: ClientBase, schema: string, quoted: string): Promise<{ from: number; to: number }> {
   await client.query('BEGIN')
   try {
     // One migrator per schema at a time; the lock ends with the transaction.

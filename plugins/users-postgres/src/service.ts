@@ -137,7 +137,7 @@ export class PostgresUsers implements UserService {
   async start(): Promise<void> {
     let version: number
     try {
-      version = await schemaVersion({ query: (text: string, values?: unknown[]) => this.query({ text }, values ?? []) } as Pick<pg.PoolClient, 'query'>, this.q)
+      version = await schemaVersion({ query: (text: string, values?: unknown[]) => this.query({ text }, values ?? []) } as Pick<pg.ClientBase, 'query'>, this.q)
     } catch (err) {
       throw new Error(`users-postgres: cannot check the schema: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`)
     }
@@ -151,16 +151,23 @@ export class PostgresUsers implements UserService {
   }
 
   async migrate(): Promise<{ from: number; to: number }> {
-    let client: pg.PoolClient
+    // A connection of its own, without the serving timeouts: a migration may rightly take longer than a sign-in.
+    const client = new pg.Client({
+      ...(this.options.connectionString !== undefined ? { connectionString: this.options.connectionString } : {}),
+      connectionTimeoutMillis: this.options.pool.connectionTimeoutMs,
+      application_name: 'grantd-migrate',
+    })
+    client.on('error', () => {})
     try {
-      client = await this.pool.connect()
+      await client.connect()
     } catch (err) {
+      await client.end().catch(() => {})
       throw new Error(`users-postgres: cannot reach PostgreSQL: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`)
     }
     try {
       return await migrate(client, this.options.schema, this.q)
     } finally {
-      client.release()
+      await client.end()
     }
   }
 
