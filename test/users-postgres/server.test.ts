@@ -9,7 +9,7 @@ import { decodeJwt } from 'jose'
 import pg from 'pg'
 import { parseHashedSecret, hashSecret } from '@grantd/core'
 import { basic, postForm, type RunningServer } from '../helpers/server.js'
-import { findPostgres } from '../helpers/postgres.js'
+import { dropSchema as dropSchemaNow, findPostgres } from '../helpers/postgres.js'
 import { loginForCode, redeem, startFlowServer } from '../authorization-code/flow.js'
 import { seed, serverConfig } from './setup.js'
 
@@ -95,5 +95,21 @@ if (!pgsql) {
     }
     const ready = await fetch(`${srv.url}/readyz`)
     t.equal(ready.status, 200)
+  })
+}
+
+if (pgsql) {
+  t.test('a schema dropped under a running server: 503, never a 500', async (t) => {
+    const data = await seed(pgsql.url, 'dropped', [{ username: 'carl', password: 'carl-pw' }])
+    t.teardown(() => data.drop())
+    const srv = await startFlowServer(serverConfig(pgsql.url, data.schema))
+    t.teardown(() => srv.close())
+    const sign = () => postForm(`${srv.url}/connect/token`, { grant_type: 'password', username: 'carl', password: 'carl-pw', scope: 'api' }, { authorization: basic('ro', 'ro-secret') })
+    t.equal((await sign()).status, 200)
+    await dropSchemaNow(pgsql.url, data.schema)
+    const res = await sign()
+    t.equal(res.status, 503)
+    t.equal(res.json.error, 'temporarily_unavailable')
+    t.notOk(srv.log.lines.some((l) => l.includes('"status":500')), 'no 500 logged')
   })
 }

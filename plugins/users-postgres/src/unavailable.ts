@@ -5,7 +5,13 @@ import { StoreUnavailableError } from '@grantd/core'
  * query is wrong": 08 connection exception, 53 insufficient resources, 57 operator
  * intervention (admin shutdown, statement_timeout's query_canceled), 58 system error.
  */
-const UNAVAILABLE_CLASSES = new Set(['08', '53', '57', '58'])
+const UNAVAILABLE_CLASSES = new Set(['08', '28', '53', '57', '58'])
+/**
+ * The database answers but cannot serve grantd: its database or schema or tables are gone
+ * (dropped, or a wrong `schema` after a restore). An operator must act; until then sign-ins
+ * answer 503 like an outage, never 500. Class 28 above: the credentials stopped working.
+ */
+const UNUSABLE_CODES = new Set(['3D000', '3F000', '42P01'])
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT'])
 /** node-postgres reports these as plain Errors without a code. */
 const DRIVER_MESSAGES = [/timeout exceeded when trying to connect/i, /query read timeout/i, /connection terminated/i, /client has encountered a connection error/i, /cannot use a pool after calling end/i, /connection timeout/i]
@@ -16,7 +22,7 @@ export function isUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown }).code
   if (typeof code === 'string') {
     if (NETWORK_CODES.has(code)) return true
-    if (/^[0-9A-Z]{5}$/.test(code) && UNAVAILABLE_CLASSES.has(code.slice(0, 2))) return true
+    if (/^[0-9A-Z]{5}$/.test(code) && (UNAVAILABLE_CLASSES.has(code.slice(0, 2)) || UNUSABLE_CODES.has(code))) return true
   }
   return DRIVER_MESSAGES.some((re) => re.test(err.message))
 }
