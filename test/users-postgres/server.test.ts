@@ -10,7 +10,8 @@ import pg from 'pg'
 import { parseHashedSecret, hashSecret } from '@grantd/core'
 import { basic, postForm, type RunningServer } from '../helpers/server.js'
 import { dropSchema as dropSchemaNow, findPostgres } from '../helpers/postgres.js'
-import { loginForCode, redeem, startFlowServer } from '../authorization-code/flow.js'
+import * as client from 'openid-client'
+import { loginForCode, redeem, signInAt, startFlowServer, WEB_REDIRECT } from '../authorization-code/flow.js'
 import { seed, serverConfig } from './setup.js'
 
 const pgsql = await findPostgres()
@@ -56,6 +57,27 @@ if (!pgsql) {
     t.equal(tokens.status, 200, tokens.text)
     t.equal(decodeJwt(tokens.json.id_token as string).sub, data.subs.get('/bob'))
     await t.rejects(loginForCode(srv, { username: 'bob', password: 'nope' }), /expected a redirect to the client, got 401/)
+  })
+
+  t.test('openid-client (certified RP) signs a PostgreSQL user in through the login form, tenant by acr_values', async (t) => {
+    const config = await client.discovery(new URL(srv.url), 'web', undefined, client.ClientSecretBasic('web-secret'), { execute: [client.allowInsecureRequests] })
+    client.enableNonRepudiationChecks(config)
+    const codeVerifier = client.randomPKCECodeVerifier()
+    const state = client.randomState()
+    const nonce = client.randomNonce()
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: WEB_REDIRECT, scope: 'openid profile email offline_access', state, nonce, acr_values: 'tenant:acme',
+      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256',
+    })
+    const callback = await signInAt(url, 'ALICE', 'wonderland')
+    const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true })
+    const claims = tokens.claims()!
+    t.equal(claims.sub, data.subs.get('acme/alice'), 'the acme alice, though two users are named alice')
+    const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub)
+    t.equal(info.email, 'alice@example.com', 'userinfo claims from JSONB')
+    t.equal(info.email_verified, true)
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!)
+    t.equal(refreshed.claims()!.sub, claims.sub)
   })
 
   t.test("a disabled user's refresh tokens stop working; enabled again, they work", async (t) => {
