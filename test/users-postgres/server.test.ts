@@ -8,6 +8,7 @@ import t from 'tap'
 import { decodeJwt } from 'jose'
 import pg from 'pg'
 import { parseHashedSecret, hashSecret } from '@grantd/core'
+import type { PostgresUsers } from '@grantd/users-postgres'
 import { basic, postForm, type RunningServer } from '../helpers/server.js'
 import { dropSchema as dropSchemaNow, findPostgres } from '../helpers/postgres.js'
 import * as client from 'openid-client'
@@ -49,6 +50,18 @@ if (!pgsql) {
     t.equal((await password('bob', 'builder')).status, 200, 'a unique name needs no tenant')
     t.equal((await password('bob', 'wrong')).json.error, 'invalid_grant')
     t.equal((await password('nobody', 'builder')).json.error, 'invalid_grant')
+  })
+
+  t.test('the hot path: one query per password-grant sign-in; refresh still asks the database', async (t) => {
+    const users = srv.server.registry.users as PostgresUsers
+    const before = users.queryCount
+    const res = await password('bob', 'builder')
+    t.equal(res.status, 200)
+    t.equal(users.queryCount - before, 1, 'authenticate and the isActive after it: one query')
+    const mid = users.queryCount
+    const refreshed = await postForm(`${srv.url}/connect/token`, { grant_type: 'refresh_token', refresh_token: res.json.refresh_token as string }, RO)
+    t.equal(refreshed.status, 200)
+    t.ok(users.queryCount - mid >= 1, 'a refresh asks the database (isActive; findById for the ID token)')
   })
 
   t.test('login form: a user from PostgreSQL signs in and gets a code', async (t) => {

@@ -31,6 +31,9 @@ const MAX_USERNAME = 256
 const MAX_PASSWORD = 1024
 const MAX_TENANT = 256
 const MAX_LINK = 512
+/** How long a successful password check answers the `isActive` that follows it. */
+const JUST_VERIFIED_MS = 1000
+const MAX_JUST_VERIFIED = 10_000
 
 function toUser(row: UserRow): PostgresUser {
   return {
@@ -65,6 +68,14 @@ export class PostgresUsers implements UserService {
   private readonly decoy: SecretVerifier
   /** For the "connection lost" / "connection back" log lines: one each, never one per retry (SPEC §13). */
   private reachable = true
+  /**
+   * Users whose password was just checked against an active row: the password grant asks
+   * `isActive` right after `authenticate`, and that one question is answered from here
+   * (one-shot, within {@link JUST_VERIFIED_MS}) so a sign-in costs one query, not two.
+   */
+  private readonly justVerified = new Map<string, { until: number; tenant: string | null }>()
+  /** Statements sent to the database (tests and benchmarks check the hot path's count). */
+  queryCount = 0
 
   constructor(private readonly options: PostgresUsersOptions, private readonly log: Logger) {
     this.pool = new pg.Pool({
@@ -106,6 +117,7 @@ export class PostgresUsers implements UserService {
 
   /** Run a statement through the pool; an unreachable or slow database becomes StoreUnavailableError. */
   async query<R extends pg.QueryResultRow>(statement: { name?: string; text: string }, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    this.queryCount++
     try {
       const result = await this.pool.query<R>({ ...statement, values })
       this.back()
@@ -198,7 +210,19 @@ export class PostgresUsers implements UserService {
     // Checked after the password, so a disabled user's answer takes as long as anyone's.
     if (!ok || row.disabled) return undefined
     if (params.ln < this.options.hashCost) await this.upgrade(row.sub, stored, password)
+    this.remember(row)
     return toUser(row)
+  }
+
+  private remember(row: UserRow): void {
+    const now = Date.now()
+    // Bounded: entries nobody asks about (the login form never does) expire in insertion order.
+    for (const [sub, entry] of this.justVerified) {
+      if (entry.until >= now && this.justVerified.size < MAX_JUST_VERIFIED) break
+      this.justVerified.delete(sub)
+    }
+    this.justVerified.delete(row.sub)
+    this.justVerified.set(row.sub, { until: now + JUST_VERIFIED_MS, tenant: row.tenant })
   }
 
   /** Re-hash at the configured cost on a good login; a failure here never fails the sign-in. */
@@ -235,6 +259,11 @@ export class PostgresUsers implements UserService {
   }
 
   async isActive(sub: string, context: AcrContext): Promise<boolean> {
+    const verified = this.justVerified.get(sub)
+    if (verified) {
+      this.justVerified.delete(sub)
+      if (verified.until >= Date.now()) return fitsTenant(verified.tenant, context)
+    }
     return (await this.findById(sub, context)) !== undefined
   }
 
