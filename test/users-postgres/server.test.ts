@@ -64,6 +64,25 @@ if (!pgsql) {
     t.ok(users.queryCount - mid >= 1, 'a refresh asks the database (isActive; findById for the ID token)')
   })
 
+  t.test('attack: NUL bytes (PostgreSQL text cannot hold them) are refused, never a database error or a 500', async (t) => {
+    const cases: Array<[string, Record<string, string>]> = [
+      ['username', { username: 'bo\u0000b', password: 'builder' }],
+      ['tenant', { username: 'alice', password: 'wonderland', acr_values: 'tenant:ac\u0000me' }],
+    ]
+    for (const [what, form] of cases) {
+      const res = await postForm(`${srv.url}/connect/token`, { grant_type: 'password', scope: 'api', ...form }, RO)
+      t.equal(res.status, 400, `NUL in the ${what}: ${res.status}`)
+      t.match(res.json.error, /^(invalid_request|invalid_grant)$/, 'the core refuses it before the service sees it')
+    }
+    const users = srv.server.registry.users as PostgresUsers
+    const external = await users.authenticateExternal({ idp: 'upstream', subject: 'up\u0000x', claims: { name: 'N\u0000ul' }, context: { raw: [] }, client: { client_id: 'web' } as never, provider: { autoProvision: true } })
+    t.equal(external, undefined, 'an upstream subject with NUL is refused')
+    const claims = await users.authenticateExternal({ idp: 'upstream', subject: `up-nul-claims-${Date.now()}`, claims: { name: 'N\u0000ul', email: 'ok@example.com' }, context: { raw: [] }, client: { client_id: 'web' } as never, provider: { autoProvision: true } })
+    t.same((claims as { claims?: unknown } | undefined)?.claims, { email: 'ok@example.com' }, 'upstream claims holding NUL are dropped, the user is made')
+    t.equal(await users.findById('a\u0000b', { raw: [] }), undefined)
+    t.equal(await users.isActive('a\u0000b', { raw: [] }), false)
+  })
+
   t.test('login form: a user from PostgreSQL signs in and gets a code', async (t) => {
     const { code, verifier } = await loginForCode(srv, { username: 'BOB', password: 'builder' })
     const tokens = await redeem(srv, code, verifier)

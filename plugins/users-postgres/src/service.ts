@@ -35,6 +35,9 @@ const MAX_LINK = 512
 const JUST_VERIFIED_MS = 1000
 const MAX_JUST_VERIFIED = 10_000
 
+/** PostgreSQL `text` and `jsonb` cannot hold U+0000: a value with one names nothing stored (and would be a database error). */
+const hasNul = (value: string): boolean => value.includes('\u0000')
+
 function toUser(row: UserRow): PostgresUser {
   return {
     sub: row.sub,
@@ -47,6 +50,11 @@ function toUser(row: UserRow): PostgresUser {
 /** A user of tenant T signs in with `tenant:T` or with none; a user without a tenant only with none. */
 function fitsTenant(tenant: string | null, context: AcrContext): boolean {
   return context.tenant === undefined || tenant === context.tenant
+}
+
+/** Upstream claims whose JSON holds a NUL are dropped: jsonb refuses `\u0000`. */
+function storableClaims(claims: JsonObject): JsonObject {
+  return Object.fromEntries(Object.entries(claims).filter(([k, v]) => !hasNul(k) && !JSON.stringify(v).includes('\\u0000')))
 }
 
 /** A hash nobody's password matches, at the current cost: an unknown user costs what a known one costs. */
@@ -192,7 +200,7 @@ export class PostgresUsers implements UserService {
   /** Rows for a username: at most two, enough to tell "exactly one" from "ambiguous". */
   async rowsFor(username: string, tenant: string | undefined): Promise<PasswordRow[]> {
     const key = normalizeUsername(username)
-    if (key === '' || key.length > MAX_USERNAME) return []
+    if (key === '' || key.length > MAX_USERNAME || hasNul(key) || (tenant !== undefined && hasNul(tenant))) return []
     return (await this.query<PasswordRow>(this.sql.byUsername, [key, tenant ?? null])).rows
   }
 
@@ -244,16 +252,18 @@ export class PostgresUsers implements UserService {
   }
 
   async authenticateExternal({ idp, subject, claims, context, provider }: ExternalLogin): Promise<User | undefined> {
+    if (hasNul(idp) || hasNul(subject) || (context.tenant !== undefined && hasNul(context.tenant))) return undefined
     const found = (await this.query<UserRow>(this.sql.byLink, [idp, subject])).rows[0]
     if (found) return !found.disabled && fitsTenant(found.tenant, context) ? toUser(found) : undefined
     if (!provider.autoProvision) return undefined
     // One statement: link and user together. Of two racing first logins one inserts; the other finds its row.
-    const made = (await this.query<UserRow>(this.sql.provision, [idp, subject, randomUUID(), context.tenant ?? null, JSON.stringify(standardClaims(claims))])).rows[0]
+    const made = (await this.query<UserRow>(this.sql.provision, [idp, subject, randomUUID(), context.tenant ?? null, JSON.stringify(storableClaims(standardClaims(claims)))])).rows[0]
     const row = made ?? (await this.query<UserRow>(this.sql.byLink, [idp, subject])).rows[0]
     return row && !row.disabled && fitsTenant(row.tenant, context) ? toUser(row) : undefined
   }
 
   async findById(sub: string, context: AcrContext): Promise<User | undefined> {
+    if (hasNul(sub)) return undefined
     const row = (await this.query<UserRow>(this.sql.byId, [sub])).rows[0]
     return row && !row.disabled && fitsTenant(row.tenant, context) ? toUser(row) : undefined
   }
@@ -277,6 +287,7 @@ export class PostgresUsers implements UserService {
   /** The one user a selector names; a one-line Error otherwise. */
   async select(who: UserSelector): Promise<UserRow> {
     if ('sub' in who) {
+      if (hasNul(who.sub)) throw new Error('no user has that sub')
       const row = (await this.query<UserRow>(this.sql.byId, [who.sub])).rows[0]
       if (!row) throw new Error(`no user has sub "${who.sub}"`)
       return row
@@ -334,6 +345,7 @@ class PostgresUserManagement implements UserManagement {
   async add({ username, tenant, claims, password }: NewUser): Promise<ManagedUser> {
     const key = normalizeUsername(username)
     if (key === '' || key.length > MAX_USERNAME) throw new Error(`the username must be 1 to ${MAX_USERNAME} characters`)
+    if (hasNul(key) || (tenant !== undefined && hasNul(tenant)) || JSON.stringify(claims ?? {}).includes('\\u0000')) throw new Error('the username, tenant and claims must not contain NUL characters')
     checkTenant(tenant)
     if (password !== undefined) checkPassword(password)
     const hash = password !== undefined ? await hashSecret(password, this.users.hashCost()) : null
@@ -364,6 +376,7 @@ class PostgresUserManagement implements UserManagement {
 
   async link(who: UserSelector, idp: string, subject: string): Promise<ManagedUser> {
     if (idp === '' || subject === '' || idp.length > MAX_LINK || subject.length > MAX_LINK) throw new Error(`--idp and --subject must be 1 to ${MAX_LINK} characters`)
+    if (hasNul(idp) || hasNul(subject)) throw new Error('--idp and --subject must not contain NUL characters')
     const { sub } = await this.users.select(who)
     const res = await this.users.query<{ sub: string }>({ text: `INSERT INTO ${this.users.schemaName()}.user_links (idp, upstream_sub, sub) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING sub` }, [idp, subject, sub])
     if (res.rowCount === 0) {
