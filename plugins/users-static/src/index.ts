@@ -41,7 +41,7 @@ interface Entry {
 
 /** NFKC with case folding (upper- then lower-casing stands in for Unicode's full fold), as users-postgres compares. */
 function lowerKey(username: string): string {
-  return username.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC')
+  return username.normalize('NFKC').toUpperCase().toLowerCase().replaceAll('\u03c2', '\u03c3').normalize('NFKC')
 }
 
 function linkKey(idp: string, sub: string): string {
