@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, STATUS_CODES, type Server } from 'node:http'
+import { createServer as createHttpServer, STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
@@ -11,6 +11,7 @@ import { browserOrigins, cors } from './cors.js'
 import { ClientRegistry } from './clients.js'
 import type { ServerConfig } from './config.js'
 import { Discovery } from './discovery.js'
+import { Drain } from './drain.js'
 import { ConfigError, OAuthError, StoreUnavailableError } from './errors.js'
 import type { GrantServices, HostConfig, Logger, RequestState, RouteContext, UserService } from './interfaces.js'
 import { INTROSPECTION_PATH, introspectionEndpoint } from './introspection.js'
@@ -236,7 +237,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   app.use(router.routes())
   app.use(router.allowedMethods())
 
-  let server: Server | undefined
+  let drain: Drain | undefined
   let closing: Promise<void> | undefined
 
   return {
@@ -253,27 +254,16 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         s.once('error', reject)
         s.listen(port, host, () => {
           s.off('error', reject)
-          server = s
+          drain = new Drain(s)
           const addr = s.address() as AddressInfo
           const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
           resolve({ port: addr.port, host: addr.address, url: `http://${shown}:${addr.port}` })
         })
       })
     },
-    close({ timeoutMs = 10_000 } = {}) {
+    close({ timeoutMs = (config.shutdown?.timeoutSeconds ?? 10) * 1000 } = {}) {
       closing ??= (async () => {
-        if (server) {
-          const s = server
-          const drained = new Promise<void>((resolve) => s.close(() => resolve()))
-          s.closeIdleConnections()
-          // A kept-alive connection whose last response finishes during the drain would hold the
-          // process until the client drops it: close each one as soon as it goes idle.
-          const sweep = setInterval(() => s.closeIdleConnections(), 50)
-          const timer = setTimeout(() => s.closeAllConnections(), timeoutMs)
-          await drained
-          clearInterval(sweep)
-          clearTimeout(timer)
-        }
+        if (drain) await drain.close(timeoutMs, log)
         // Fastify-style: children before parents — plugins close in reverse, the store last.
         await releasePlugins(registry, log)
       })()

@@ -6,9 +6,10 @@ import { ConfigError } from './errors.js'
 import { hashSecret } from './client-secret.js'
 import { SIGNING_ALGS, writePrivateJwks, type SigningAlg } from './keys.js'
 import { scaffoldPlugin } from './plugin-scaffold.js'
+import { printsHint, startWorkers } from './workers.js'
 
 const USAGE = `usage:
-  grantd start  [--config FILE] [--port N] [--host ADDR]
+  grantd start  [--config FILE] [--port N] [--host ADDR] [--workers N]
   grantd check  [--config FILE]
   grantd keys generate [--alg ES256|ES384|RS256|PS256|EdDSA] --out FILE
   grantd hash-secret [SECRET]     (reads stdin when SECRET is absent)
@@ -35,12 +36,13 @@ function applyEnv(config: ServerConfig): void {
 }
 
 async function start(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } } })
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, workers: { type: 'string' } } })
   const config = await readConfig(values.config)
   applyEnv(config)
   const portText = values.port ?? process.env.PORT
   const port = portText === undefined ? config.port : Number(portText)
   if (!Number.isInteger(port) || port < 0 || port > 65535) die(`--port: expected a port number, got "${portText}"`)
+  if (startWorkers(values.workers, config)) return
   const server = await createServer(config)
   const bound = await server.listen(port, values.host ?? config.host)
   const issuer = config.issuer ?? bound.url
@@ -50,7 +52,9 @@ async function start(args: string[]): Promise<void> {
   const plain = /^[\w.~-]+$/
   const svc = config.clients.find((c) => c.grant_types.includes('client_credentials') && c.client_secret !== undefined && plain.test(c.client_secret) &&
     plain.test(c.client_id) && (c.token_endpoint_auth_method ?? 'client_secret_basic') === 'client_secret_basic')
-  if (svc) {
+  if (!printsHint()) {
+    // one of several workers: the first one printed the hint
+  } else if (svc) {
     const scope = svc.scope.split(' ').filter(Boolean)[0] ?? ''
     process.stderr.write(`grantd listening on ${bound.url}\ntry: curl -s -u ${svc.client_id}:${svc.client_secret} -d grant_type=client_credentials -d scope=${scope} ${bound.url}/connect/token\n`)
   } else {
