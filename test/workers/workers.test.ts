@@ -52,7 +52,7 @@ const started = (child: ChildServer): Line[] => lines(child).filter((l) => l.msg
 
 t.test('--workers 2 on Redis: a killed worker is replaced, requests keep succeeding, SIGTERM drains and exits 0', async (t) => {
   const redis = await findRedis()
-  if (!redis) { t.skip('no Redis available (see notice above)'); return }
+  if (!redis) { t.skip('no Redis available (see notice above)', () => {}); return }
   t.teardown(() => redis.stop())
   const config = writeConfig('redis.json', {
     store: { use: '@grantd/store-redis', options: { url: redis.url, prefix: `grantd-ops-workers-${process.pid}:` } },
