@@ -7,10 +7,11 @@ import { hashSecret } from './client-secret.js'
 import { SIGNING_ALGS, writePrivateJwks, type SigningAlg } from './keys.js'
 import { scaffoldPlugin } from './plugin-scaffold.js'
 import { printsHint, startWorkers } from './workers.js'
+import { checkConnections } from './check-connections.js'
 
 const USAGE = `usage:
   grantd start  [--config FILE] [--port N] [--host ADDR] [--workers N]
-  grantd check  [--config FILE]
+  grantd check  [--config FILE] [--offline]   (--offline: do not connect to the store and user service)
   grantd keys generate [--alg ES256|ES384|RS256|PS256|EdDSA] --out FILE
   grantd hash-secret [SECRET]     (reads stdin when SECRET is absent)
   grantd new plugin NAME [--dir DIR]   (a grant plugin package with a passing test)
@@ -77,11 +78,14 @@ async function start(args: string[]): Promise<void> {
 }
 
 async function check(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' } } })
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, offline: { type: 'boolean', default: false } } })
   const config = await readConfig(values.config)
   applyEnv(config)
   const silent = { info() {}, warn() {}, error() {}, debug() {} }
   const server = await createServer(config, { log: silent })
+  const usersName = config.users?.use ?? '(none configured)'
+  const connections = values.offline ? ['store, users: not contacted (--offline)']
+    : await checkConnections(server.registry.store!, server.registry.users!, usersName).catch(async (err: unknown) => { await server.close(); throw err })
   const out: string[] = [`config ok: ${resolve(values.config ?? process.env.GRANTD_CONFIG ?? '')}`]
   out.push(`issuer: ${config.issuer ?? '(derived per request from Host)'}`)
   out.push(`keys: ${server.keys.ephemeral ? 'ephemeral ES256 (no keys.file)' : `${server.keys.jwks.keys.length} from ${config.keys?.file}`}; signing ${server.keys.signing.alg} kid=${server.keys.signing.kid}`)
@@ -95,6 +99,7 @@ async function check(args: string[]): Promise<void> {
     out.push(`plugin ${p.name} (${p.specifier})${parts.length ? ' — ' + parts.join('; ') : ''}`)
   }
   out.push(`clients: ${config.clients.map((c) => c.client_id).join(', ') || '(none)'}`)
+  out.push(...connections)
   process.stdout.write(out.join('\n') + '\n')
   await server.close()
 }

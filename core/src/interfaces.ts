@@ -117,6 +117,11 @@ export interface UserService {
    * Absent or false: the password grant refuses `idp:` with `invalid_request`.
    */
   acceptsPasswordIdp?(idp: string, client: Client): boolean
+  /**
+   * Resolves when the backend (a database, a directory) answers; `grantd check` calls it
+   * (SPEC §13). Absent: `grantd check` probes with `findById` of a sub nobody has.
+   */
+  ping?(): Promise<void>
 }
 
 /* ------------------------------------------------------------------ stores */
