@@ -354,6 +354,8 @@ export interface RequestState {
   secure: boolean
   /** The authenticated client, once known (request logs). */
   clientId?: string
+  /** The token request's grant type, once the grant is selected (metrics). */
+  grantType?: string
 }
 
 /** The Koa context a plugin route receives; `ctx.state` is {@link RequestState}. */

@@ -3,6 +3,7 @@ import type { ServerConfig } from './config.js'
 import { ConfigError } from './errors.js'
 import type { Logger } from './interfaces.js'
 import { createLogger } from './logger.js'
+import { serveClusterMetrics } from './metrics.js'
 
 /** Set on the first worker only: it prints the start-up hint for the whole group. */
 export const HINT_ENV = 'GRANTD_WORKER_HINT'
@@ -115,6 +116,14 @@ export function runWorkers({ count, config, log, onListening }: WorkersOptions):
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
   for (let i = 0; i < count; i++) fork(i === 0)
+  // One scrape of the primary answers the sum over the workers (prom-client cluster aggregation).
+  if (config.metrics) {
+    serveClusterMetrics(config.metrics.port, config.metrics.host, log).catch((err: unknown) => {
+      log.error({ err: (err as Error).message }, 'cannot listen for metrics: stopping')
+      failed = true
+      stop('metrics listener failure')
+    })
+  }
 }
 
 /** Whether this process should print the start-up hint (a lone server, or the first worker). */
