@@ -36,6 +36,7 @@ export class ClientRegistry {
         ...(c.jwks !== undefined ? { jwks: c.jwks } : {}),
         ...(c.access_token_ttl !== undefined ? { access_token_ttl: c.access_token_ttl } : {}),
         ...(c.resources !== undefined ? { resources: [...c.resources] } : {}),
+        ...(c.require_pushed_authorization_requests !== undefined ? { require_pushed_authorization_requests: c.require_pushed_authorization_requests } : {}),
       }
       let secret: SecretVerifier | undefined
       if (c.client_secret !== undefined) {

@@ -31,6 +31,8 @@ export interface ClientConfig {
   access_token_ttl?: number
   /** RFC 8707 resources the client may ask for; absent: all. */
   resources?: string[]
+  /** RFC 9126 §6: authorization requests must come through PAR. */
+  require_pushed_authorization_requests?: boolean
 }
 
 export interface ServerConfig {
@@ -149,6 +151,7 @@ const CLIENT_KEYS = [
   'client_id', 'client_secret', 'token_endpoint_auth_method', 'grant_types', 'redirect_uris', 'scope',
   'require_pkce', 'allow_plain_pkce', 'identity_providers', 'client_name', 'jwks', 'access_token_ttl',
   'resources',
+  'require_pushed_authorization_requests',
 ]
 
 function client(v: unknown, path: string): ClientConfig {
@@ -168,6 +171,9 @@ function client(v: unknown, path: string): ClientConfig {
   if (o.client_name !== undefined) out.client_name = str(o.client_name, `${path}.client_name`)
   if (o.access_token_ttl !== undefined) out.access_token_ttl = int(o.access_token_ttl, `${path}.access_token_ttl`, 1, 86400)
   if (o.resources !== undefined) out.resources = strArray(o.resources, `${path}.resources`)
+  if (o.require_pushed_authorization_requests !== undefined) {
+    out.require_pushed_authorization_requests = bool(o.require_pushed_authorization_requests, `${path}.require_pushed_authorization_requests`)
+  }
   if (o.token_endpoint_auth_method !== undefined) {
     const m = str(o.token_endpoint_auth_method, `${path}.token_endpoint_auth_method`)
     if (!AUTH_METHODS.includes(m as ClientAuthMethod)) fail(`${path}.token_endpoint_auth_method`, `expected one of ${AUTH_METHODS.join(', ')}`)

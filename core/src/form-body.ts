@@ -34,6 +34,11 @@ export class FormParams {
     return this.get(name) !== undefined
   }
 
+  /** Every value of `name`, in order (repeatable parameters). */
+  all(name: string): readonly string[] {
+    return this.values.get(name) ?? []
+  }
+
   names(): IterableIterator<string> {
     return this.values.keys()
   }

@@ -1,0 +1,149 @@
+/**
+ * RFC 9126 end to end, judged by oauth4webapi: its own pushedAuthorizationRequest and
+ * processPushedAuthorizationResponse, the browser at /connect/authorize with only client_id and
+ * request_uri, the login form, then its code exchange and ID token checks.
+ */
+import t from 'tap'
+import * as oauth from 'oauth4webapi'
+import { decodeJwt } from 'jose'
+import { CookieJar, get, loginForm, post, SPA_REDIRECT, signInAt, startFlowServer, WEB_REDIRECT } from '../authorization-code/flow.js'
+import { postForm, startServer } from '../helpers/server.js'
+import { insecure, ORDERS, parAuthorizeUrl, parConfig, push, webRequest } from './fixtures.js'
+
+const srv = await startFlowServer(parConfig())
+t.teardown(srv.close)
+const issuer = new URL(srv.url)
+const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oidc', ...insecure }))
+
+interface Pushed { state: string; nonce: string; verifier: string; requestUri: string; expiresIn: number }
+
+async function pushWith(client: oauth.Client, auth: oauth.ClientAuth, params: Record<string, string>): Promise<Pushed> {
+  const verifier = oauth.generateRandomCodeVerifier()
+  const state = oauth.generateRandomState()
+  const nonce = oauth.generateRandomNonce()
+  const response = await oauth.pushedAuthorizationRequest(as, client, auth, {
+    response_type: 'code', state, nonce, code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...params,
+  }, insecure)
+  const result = await oauth.processPushedAuthorizationResponse(as, client, response)
+  return { state, nonce, verifier, requestUri: result.request_uri, expiresIn: result.expires_in }
+}
+
+t.test('discovery announces the PAR endpoint when the plugin is loaded, and only then', async (t) => {
+  t.equal(as.pushed_authorization_request_endpoint, `${srv.url}/connect/par`)
+  t.notOk('require_pushed_authorization_requests' in as, 'not required by default')
+  const plain = await startServer({
+    plugins: ['@grantd/grant-authorization-code'],
+    clients: [{ client_id: 'web', client_secret: 'web-secret', grant_types: ['authorization_code'], redirect_uris: [WEB_REDIRECT], scope: 'openid' }],
+  })
+  t.teardown(plain.close)
+  const meta = (await (await fetch(`${plain.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>
+  t.notOk('pushed_authorization_request_endpoint' in meta)
+  const refused = await postForm(`${plain.url}/connect/par`, {})
+  t.equal(refused.status, 404, 'no PAR endpoint without the plugin')
+  // Without @grantd/par, request_uri stays unsupported, answered at the client's redirect_uri.
+  const page = await get(`${plain.url}/connect/authorize?${new URLSearchParams({ ...webRequest(), client_id: 'web', request_uri: 'urn:ietf:params:oauth:request_uri:x' })}`)
+  t.equal(page.status, 302)
+  t.equal(page.location?.searchParams.get('error'), 'request_uri_not_supported')
+})
+
+t.test('oauth4webapi: PAR (client_secret_basic) → authorize with request_uri → login → code exchange', async (t) => {
+  const web: oauth.Client = { client_id: 'web' }
+  const auth = oauth.ClientSecretBasic('web-secret')
+  const p = await pushWith(web, auth, { redirect_uri: WEB_REDIRECT, scope: 'openid profile email offline_access api' })
+  t.match(p.requestUri, /^urn:ietf:params:oauth:request_uri:[A-Za-z0-9_-]{43}$/)
+  t.equal(p.expiresIn, 60)
+
+  const url = new URL(as.authorization_endpoint!)
+  url.searchParams.set('client_id', 'web')
+  url.searchParams.set('request_uri', p.requestUri)
+  const callback = await signInAt(url)
+  t.equal(`${callback.origin}${callback.pathname}`, WEB_REDIRECT)
+  const params = oauth.validateAuthResponse(as, web, callback, p.state)
+  const response = await oauth.authorizationCodeGrantRequest(as, web, auth, params, WEB_REDIRECT, p.verifier, insecure)
+  const result = await oauth.processAuthorizationCodeResponse(as, web, response, { expectedNonce: p.nonce, requireIdToken: true })
+  const claims = oauth.getValidatedIdTokenClaims(result)!
+  t.equal(claims.sub, 'u-alice')
+  t.equal(claims.nonce, p.nonce, 'the pushed nonce reached the ID token')
+  t.equal(result.scope, 'openid profile email offline_access api')
+  t.ok(result.refresh_token)
+})
+
+t.test('oauth4webapi: client_secret_post and a public client (None) push too', async (t) => {
+  const post: oauth.Client = { client_id: 'post' }
+  const p1 = await pushWith(post, oauth.ClientSecretPost('post-secret'), { redirect_uri: WEB_REDIRECT, scope: 'openid profile' })
+  const cb1 = await signInAt(parAuthorizeUrl(srv, 'post', p1.requestUri))
+  const r1 = await oauth.processAuthorizationCodeResponse(as, post, await oauth.authorizationCodeGrantRequest(as, post, oauth.ClientSecretPost('post-secret'),
+    oauth.validateAuthResponse(as, post, cb1, p1.state), WEB_REDIRECT, p1.verifier, insecure), { expectedNonce: p1.nonce })
+  t.equal(oauth.getValidatedIdTokenClaims(r1)!.aud, 'post')
+
+  const spa: oauth.Client = { client_id: 'spa', token_endpoint_auth_method: 'none' }
+  const p2 = await pushWith(spa, oauth.None(), { redirect_uri: SPA_REDIRECT, scope: 'openid api' })
+  const cb2 = await signInAt(parAuthorizeUrl(srv, 'spa', p2.requestUri))
+  const r2 = await oauth.processAuthorizationCodeResponse(as, spa, await oauth.authorizationCodeGrantRequest(as, spa, oauth.None(),
+    oauth.validateAuthResponse(as, spa, cb2, p2.state), SPA_REDIRECT, p2.verifier, insecure), { expectedNonce: p2.nonce })
+  t.equal(oauth.getValidatedIdTokenClaims(r2)!.aud, 'spa')
+})
+
+t.test('front-channel parameters other than client_id are ignored (RFC 9126 §4)', async (t) => {
+  const res = await push(srv, 'web', webRequest({ scope: 'openid', state: 'pushed-state', redirect_uri: WEB_REDIRECT }))
+  t.equal(res.status, 201, res.text)
+  const jar = new CookieJar()
+  const page = await get(parAuthorizeUrl(srv, 'web', res.json.request_uri as string, {
+    redirect_uri: 'http://127.0.0.1:5000/other', scope: 'openid profile email api', state: 'front-state', response_type: 'token', prompt: 'none',
+  }), jar)
+  t.equal(page.status, 200, 'the front channel prompt=none and response_type are not the request: the login form shows')
+  const form = loginForm(page.body)
+  const done = await post(form.action, { ...form.fields, username: 'alice', password: 'wonderland' }, jar)
+  t.equal(done.status, 302)
+  t.equal(`${done.location!.origin}${done.location!.pathname}`, WEB_REDIRECT, 'the pushed redirect_uri, not the front-channel one')
+  t.equal(done.location!.searchParams.get('state'), 'pushed-state')
+  t.equal(done.location!.searchParams.get('iss'), srv.url)
+  t.ok(done.location!.searchParams.get('code'))
+
+  // With the session now open, a pushed request is answered at once, still with the pushed values.
+  const again = await push(srv, 'web', webRequest({ state: 'second' }))
+  const silent = await get(parAuthorizeUrl(srv, 'web', again.json.request_uri as string, { state: 'front' }), jar)
+  t.equal(silent.status, 302)
+  t.equal(silent.location!.searchParams.get('state'), 'second')
+  t.ok(silent.location!.searchParams.get('code'))
+})
+
+t.test('POST /connect/authorize accepts client_id + request_uri as well', async (t) => {
+  const res = await push(srv, 'web', webRequest({ state: 'via-post' }))
+  const jar = new CookieJar()
+  const page = await post(`${srv.url}/connect/authorize`, { client_id: 'web', request_uri: res.json.request_uri as string }, jar)
+  t.equal(page.status, 200)
+  const form = loginForm(page.body)
+  const done = await post(form.action, { ...form.fields, username: 'alice', password: 'wonderland' }, jar)
+  t.equal(done.location!.searchParams.get('state'), 'via-post')
+})
+
+t.test('RFC 8707 resource passes through PAR into the access token', async (t) => {
+  const web: oauth.Client = { client_id: 'web' }
+  const auth = oauth.ClientSecretBasic('web-secret')
+  const p = await pushWith(web, auth, { redirect_uri: WEB_REDIRECT, scope: 'openid orders:read', resource: ORDERS })
+  const callback = await signInAt(parAuthorizeUrl(srv, 'web', p.requestUri))
+  const response = await oauth.authorizationCodeGrantRequest(as, web, auth, oauth.validateAuthResponse(as, web, callback, p.state), WEB_REDIRECT, p.verifier, insecure)
+  const result = await oauth.processAuthorizationCodeResponse(as, web, response, { expectedNonce: p.nonce })
+  const at = decodeJwt(result.access_token)
+  t.equal(at.aud, ORDERS, 'aud is the pushed resource')
+  t.equal(at.scope, 'openid orders:read')
+
+  // A resource that is not configured is refused at the push, as JSON (RFC 8707 §2 invalid_target).
+  const bad = await push(srv, 'web', webRequest({ scope: 'openid orders:read', resource: 'https://evil.example/' }))
+  t.equal(bad.status, 400)
+  t.equal(bad.json.error, 'invalid_target')
+})
+
+t.test('resource may be repeated in a push (RFC 8707 §2); other parameters may not', async (t) => {
+  const form = new URLSearchParams(webRequest({ scope: 'openid orders:read' }))
+  form.append('resource', ORDERS)
+  form.append('resource', ORDERS)
+  const ok = await push(srv, 'web', form.toString())
+  t.equal(ok.status, 201, ok.text)
+  const twice = new URLSearchParams(webRequest())
+  twice.append('scope', 'openid')
+  const refused = await push(srv, 'web', twice.toString())
+  t.equal(refused.status, 400)
+  t.equal(refused.json.error, 'invalid_request')
+})
