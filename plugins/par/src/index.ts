@@ -90,6 +90,8 @@ export default definePlugin<ParOptions>({
         if (err instanceof RedirectableError) throw err.error
         throw err
       }
+      // The browser endpoint answers an oversize state without one; here the client can be told (IdentityServer-style limits).
+      query.get('state')
     }
 
     /** SPEC §9: a public client authenticates by client_id alone, so its pushes are anonymous state. */
