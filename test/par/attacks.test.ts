@@ -3,7 +3,7 @@
  * concurrent), another client's request_uri, an expired one, unauthenticated pushes, invalid
  * pushed requests (JSON errors, never a redirect), required PAR refusing plain requests.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { CookieJar, get, loginForm, post, SPA_REDIRECT, startFlowServer, WEB_REDIRECT } from '../authorization-code/flow.js'
 import { basic, postForm } from '../helpers/server.js'
 import { parAuthorizeUrl, parConfig, push, webRequest } from './fixtures.js'
@@ -18,7 +18,7 @@ async function pushedUri(clientId = 'web', extra: Record<string, string> = {}): 
 }
 
 /** An authorize page refusing a request_uri: HTML, 400, never a redirect anywhere. */
-function refusedPage(t: Tap.Test, page: { status: number; headers: Headers; body: string; location?: URL }, what: string): void {
+function refusedPage(t: Test, page: { status: number; headers: Headers; body: string; location?: URL }, what: string): void {
   t.equal(page.status, 400, `${what}: 400`)
   t.notOk(page.location, `${what}: no redirect`)
   t.match(page.headers.get('content-type') ?? '', /text\/html/, `${what}: an HTML page`)
