@@ -11,7 +11,7 @@ export const insecure = { [oauth.allowInsecureRequests]: true } as const
 
 export function parConfig(options: { par?: Record<string, unknown>; clients?: unknown[]; extra?: Record<string, unknown> } = {}): Record<string, unknown> {
   const base = baseConfig({
-    plugins: ['@grantd/grant-authorization-code', '@grantd/grant-refresh-token', '@grantd/acr-tenant', { use: '@grantd/par', options: options.par ?? {} }],
+    plugins: ['@grantd/grant-authorization-code', '@grantd/grant-refresh-token', '@grantd/grant-client-credentials', '@grantd/acr-tenant', { use: '@grantd/par', options: options.par ?? {} }],
     clients: options.clients ?? [
       { client_id: 'web', client_secret: 'web-secret', grant_types: ['authorization_code', 'refresh_token'], redirect_uris: [WEB_REDIRECT, 'http://127.0.0.1:5000/other'], scope: 'openid profile email offline_access api orders:read', require_pkce: true },
       { client_id: 'post', client_secret: 'post-secret', token_endpoint_auth_method: 'client_secret_post', grant_types: ['authorization_code'], redirect_uris: [WEB_REDIRECT], scope: 'openid profile' },
