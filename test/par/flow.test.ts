@@ -5,9 +5,12 @@
  */
 import t from 'tap'
 import * as oauth from 'oauth4webapi'
-import { decodeJwt } from 'jose'
+import { randomUUID } from 'node:crypto'
+import { join } from 'node:path'
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose'
+import { createServer, loadConfigFile } from '@grantd/core'
 import { CookieJar, get, loginForm, post, SPA_REDIRECT, signInAt, startFlowServer, WEB_REDIRECT } from '../authorization-code/flow.js'
-import { postForm, startServer } from '../helpers/server.js'
+import { basic, memoryLogger, postForm, ROOT, startServer } from '../helpers/server.js'
 import { insecure, ORDERS, parAuthorizeUrl, parConfig, push, webRequest } from './fixtures.js'
 
 const srv = await startFlowServer(parConfig())
@@ -146,4 +149,45 @@ t.test('resource may be repeated in a push (RFC 8707 §2); other parameters may 
   const refused = await push(srv, 'web', twice.toString())
   t.equal(refused.status, 400)
   t.equal(refused.json.error, 'invalid_request')
+})
+
+t.test('private_key_jwt pushes: aud may be the issuer (oauth4webapi) or the PAR endpoint URL (RFC 9126 §2)', async (t) => {
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }
+  const jwtSrv = await startFlowServer(parConfig({ clients: [
+    { client_id: 'jwt', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] }, grant_types: ['authorization_code'], redirect_uris: [WEB_REDIRECT], scope: 'openid' },
+  ] }))
+  t.teardown(jwtSrv.close)
+  const jwtIssuer = new URL(jwtSrv.url)
+  const jwtAs = await oauth.processDiscoveryResponse(jwtIssuer, await oauth.discoveryRequest(jwtIssuer, { algorithm: 'oidc', ...insecure }))
+  const client: oauth.Client = { client_id: 'jwt' }
+  const verifier = oauth.generateRandomCodeVerifier()
+  const response = await oauth.pushedAuthorizationRequest(jwtAs, client, oauth.PrivateKeyJwt({ key: privateKey, kid: 'k1' }), {
+    response_type: 'code', redirect_uri: WEB_REDIRECT, scope: 'openid', state: 's', code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+  }, insecure)
+  const pushed = await oauth.processPushedAuthorizationResponse(jwtAs, client, response)
+  t.equal((await get(parAuthorizeUrl(jwtSrv, 'jwt', pushed.request_uri))).status, 200)
+
+  const assertion = async (aud: string) => new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+    .setIssuer('jwt').setSubject('jwt').setAudience(aud).setJti(randomUUID()).setIssuedAt().setExpirationTime('1m').sign(privateKey)
+  const form = (clientAssertion: string) => ({
+    response_type: 'code', redirect_uri: WEB_REDIRECT, scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGrSeRW6cM', code_challenge_method: 'S256',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: clientAssertion,
+  })
+  const atPar = await postForm(`${jwtSrv.url}/connect/par`, form(await assertion(`${jwtSrv.url}/connect/par`)))
+  t.equal(atPar.status, 201, atPar.text)
+  const elsewhere = await postForm(`${jwtSrv.url}/connect/par`, form(await assertion('https://other.example/')))
+  t.equal(elsewhere.status, 401, 'an assertion for another audience is refused')
+  t.equal(elsewhere.json.error, 'invalid_client')
+})
+
+t.test('examples/par.json starts and serves PAR', async (t) => {
+  const config = await loadConfigFile(join(ROOT, 'examples', 'par.json'))
+  const running = await createServer({ ...config, port: 0 }, { log: memoryLogger() })
+  const bound = await running.listen(0, '127.0.0.1')
+  t.teardown(() => running.close({ timeoutMs: 2000 }))
+  const res = await postForm(`${bound.url}/connect/par`, { ...webRequest({ scope: 'openid orders:read', resource: 'https://api.example.com/orders' }) }, { authorization: basic('web', 'web-secret') })
+  t.equal(res.status, 201, res.text)
+  const plain = await get(`${bound.url}/connect/authorize?${new URLSearchParams({ ...webRequest(), client_id: 'web' })}`)
+  t.equal(plain.location?.searchParams.get('error'), 'invalid_request', 'web is registered with require_pushed_authorization_requests')
 })
