@@ -207,3 +207,22 @@ t.test('bad plugin options are start errors naming the key', async (t) => {
   await t.rejects(startFlowServer(parConfig({ clients: [{ client_id: 'c', client_secret: 's', grant_types: ['authorization_code'], redirect_uris: [WEB_REDIRECT], scope: 'openid', require_pushed_authorization_requests: 'yes' }] })),
     { message: /clients\[0\]\.require_pushed_authorization_requests: expected boolean/ })
 })
+
+t.test('malformed input anywhere in PAR never earns a 5xx', async (t) => {
+  const uri = await pushedUri()
+  const bodies = [
+    '', '=', '&&&', '%', '%zz=1', 'response_type=%E0%A4%A', `${'a'.repeat(200)}=1`, 'client_id=web&client_id=web',
+    'resource=&response_type=code', 'redirect_uri=%00', `scope=${'x '.repeat(1500)}`, 'acr_values=tenant:%20', 'max_age=-1', 'prompt=bogus',
+  ]
+  for (const body of bodies) {
+    const res = await push(srv, 'web', body)
+    t.ok(res.status < 500 && res.status >= 400, `push ${JSON.stringify(body.slice(0, 40))}: ${res.status}`)
+    t.ok(typeof res.json.error === 'string', 'an OAuth error body')
+  }
+  for (const requestUri of ['', '%', 'urn:ietf:params:oauth:request_uri:', `${uri}x`, uri.toUpperCase(), '\u0000', 'a'.repeat(3000)]) {
+    const page = await get(`${srv.url}/connect/authorize?client_id=web&request_uri=${encodeURIComponent(requestUri)}`)
+    t.ok(page.status < 500, `authorize with request_uri ${JSON.stringify(requestUri.slice(0, 40))}: ${page.status}`)
+    t.notOk(page.location && page.location.searchParams.get('code'), 'no code')
+  }
+  t.equal((await get(parAuthorizeUrl(srv, 'web', uri))).status, 200, 'none of that spent the real one')
+})

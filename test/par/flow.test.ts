@@ -5,6 +5,7 @@
  */
 import t from 'tap'
 import * as oauth from 'oauth4webapi'
+import * as client from 'openid-client'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose'
@@ -190,4 +191,19 @@ t.test('examples/par.json starts and serves PAR', async (t) => {
   t.equal(res.status, 201, res.text)
   const plain = await get(`${bound.url}/connect/authorize?${new URLSearchParams({ ...webRequest(), client_id: 'web' })}`)
   t.equal(plain.location?.searchParams.get('error'), 'invalid_request', 'web is registered with require_pushed_authorization_requests')
+})
+
+t.test('openid-client v6: buildAuthorizationUrlWithPAR → login → authorizationCodeGrant', async (t) => {
+  const config = await client.discovery(new URL(srv.url), 'web', undefined, client.ClientSecretBasic('web-secret'), { execute: [client.allowInsecureRequests] })
+  const codeVerifier = client.randomPKCECodeVerifier()
+  const state = client.randomState()
+  const nonce = client.randomNonce()
+  const url = await client.buildAuthorizationUrlWithPAR(config, {
+    redirect_uri: WEB_REDIRECT, scope: 'openid profile', state, nonce,
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256',
+  })
+  t.same([...url.searchParams.keys()].sort(), ['client_id', 'request_uri'], 'only client_id and request_uri travel through the browser')
+  const callback = await signInAt(url)
+  const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true })
+  t.equal(tokens.claims()!.sub, 'u-alice')
 })
