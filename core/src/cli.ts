@@ -6,6 +6,7 @@ import { ConfigError } from './errors.js'
 import { hashSecret } from './client-secret.js'
 import { SIGNING_ALGS, writePrivateJwks, type SigningAlg } from './keys.js'
 import { scaffoldPlugin } from './plugin-scaffold.js'
+import { consentCommand, sessionsCommand } from './sessions-cli.js'
 
 const USAGE = `usage:
   grantd start  [--config FILE] [--port N] [--host ADDR]
@@ -13,6 +14,8 @@ const USAGE = `usage:
   grantd keys generate [--alg ES256|ES384|RS256|PS256|EdDSA] --out FILE
   grantd hash-secret [SECRET]     (reads stdin when SECRET is absent)
   grantd new plugin NAME [--dir DIR]   (a grant plugin package with a passing test)
+  grantd sessions end --sub SUB [--client ID] [--config FILE]
+  grantd consent revoke --sub SUB --client ID [--config FILE]
 env: GRANTD_CONFIG, PORT, REDIS_URL`
 
 function die(message: string, code = 1): never {
@@ -69,6 +72,8 @@ async function start(args: string[]): Promise<void> {
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  // Node's default for SIGHUP is to exit (129) without a word; a terminal hang-up must not stop the server.
+  process.on('SIGHUP', () => server.log.warn({ signal: 'SIGHUP' }, 'SIGHUP ignored: configuration reload is not supported; restart to apply changes'))
   process.on('unhandledRejection', (err) => server.log.error({ err: err instanceof Error ? err.message : String(err) }, 'unhandled rejection'))
 }
 
@@ -141,6 +146,8 @@ export async function main(argv: string[]): Promise<void> {
       case 'keys': return await keys(args)
       case 'hash-secret': return await hash(args)
       case 'new': return await scaffold(args)
+      case 'sessions': return await sessionsCommand(args, async (f) => { const c = await readConfig(f); applyEnv(c); return c }, die)
+      case 'consent': return await consentCommand(args, async (f) => { const c = await readConfig(f); applyEnv(c); return c }, die)
       case undefined: case '-h': case '--help': case 'help':
         process.stdout.write(USAGE + '\n')
         return

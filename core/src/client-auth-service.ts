@@ -24,6 +24,8 @@ export function clientAuthService(authenticator: ClientAuthenticator): ClientAut
         params,
         // RFC 7523 §3 / RFC 9126 §2: the issuer, the token endpoint or this endpoint.
         audiences: [issuer, `${issuer}${ctx.path}`, `${issuer}/connect/token`],
+        // SPEC §9: secret guessing here counts against the same per-address limit as at the token endpoint.
+        clientIp: ctx.state.clientIp,
       })
       ctx.state.clientId = client.client_id
       return { params, client }

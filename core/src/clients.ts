@@ -2,7 +2,7 @@ import { createLocalJWKSet } from 'jose'
 import type { ClientConfig } from './config.js'
 import { ConfigError } from './errors.js'
 import type { Client, ClientAuthMethod } from './interfaces.js'
-import { SecretVerifier } from './client-secret.js'
+import { decoyVerifier, SecretVerifier } from './client-secret.js'
 import { isValidScopeToken } from './scope.js'
 
 /** A client plus what the core needs to authenticate it; the secret itself is not kept. */
@@ -16,6 +16,8 @@ export interface RegisteredClient {
 export class ClientRegistry {
   private readonly byId = new Map<string, RegisteredClient>()
   readonly clients = new Map<string, Client>()
+  /** Checked instead of a secret when there is none to check (unknown client, no secret), at the cost of the costliest configured hash. */
+  readonly decoy: SecretVerifier
 
   constructor(configs: readonly ClientConfig[]) {
     configs.forEach((c, i) => {
@@ -36,6 +38,12 @@ export class ClientRegistry {
         ...(c.jwks !== undefined ? { jwks: c.jwks } : {}),
         ...(c.access_token_ttl !== undefined ? { access_token_ttl: c.access_token_ttl } : {}),
         ...(c.resources !== undefined ? { resources: [...c.resources] } : {}),
+        ...(c.post_logout_redirect_uris !== undefined ? { post_logout_redirect_uris: [...c.post_logout_redirect_uris] } : {}),
+        ...(c.backchannel_logout_uri !== undefined ? { backchannel_logout_uri: c.backchannel_logout_uri } : {}),
+        ...(c.backchannel_logout_session_required !== undefined ? { backchannel_logout_session_required: c.backchannel_logout_session_required } : {}),
+        ...(c.frontchannel_logout_uri !== undefined ? { frontchannel_logout_uri: c.frontchannel_logout_uri } : {}),
+        ...(c.frontchannel_logout_session_required !== undefined ? { frontchannel_logout_session_required: c.frontchannel_logout_session_required } : {}),
+        ...(c.require_consent !== undefined ? { require_consent: c.require_consent } : {}),
         ...(c.require_pushed_authorization_requests !== undefined ? { require_pushed_authorization_requests: c.require_pushed_authorization_requests } : {}),
       }
       let secret: SecretVerifier | undefined
@@ -57,6 +65,7 @@ export class ClientRegistry {
       this.byId.set(c.client_id, { client, ...(secret ? { secret } : {}), ...(keys ? { keys } : {}) })
       this.clients.set(c.client_id, client)
     })
+    this.decoy = decoyVerifier(configs.flatMap((c) => (c.client_secret !== undefined ? [c.client_secret] : [])))
   }
 
   get(clientId: string): RegisteredClient | undefined {

@@ -31,6 +31,12 @@ export interface ClientConfig {
   access_token_ttl?: number
   /** RFC 8707 resources the client may ask for; absent: all. */
   resources?: string[]
+  post_logout_redirect_uris?: string[]
+  backchannel_logout_uri?: string
+  backchannel_logout_session_required?: boolean
+  frontchannel_logout_uri?: string
+  frontchannel_logout_session_required?: boolean
+  require_consent?: boolean
   /** RFC 9126 §6: authorization requests must come through PAR. */
   require_pushed_authorization_requests?: boolean
 }
@@ -151,6 +157,9 @@ const CLIENT_KEYS = [
   'client_id', 'client_secret', 'token_endpoint_auth_method', 'grant_types', 'redirect_uris', 'scope',
   'require_pkce', 'allow_plain_pkce', 'identity_providers', 'client_name', 'jwks', 'access_token_ttl',
   'resources',
+  // SPEC §10: logout and consent
+  'post_logout_redirect_uris', 'backchannel_logout_uri', 'backchannel_logout_session_required',
+  'frontchannel_logout_uri', 'frontchannel_logout_session_required', 'require_consent',
   'require_pushed_authorization_requests',
 ]
 
@@ -171,6 +180,7 @@ function client(v: unknown, path: string): ClientConfig {
   if (o.client_name !== undefined) out.client_name = str(o.client_name, `${path}.client_name`)
   if (o.access_token_ttl !== undefined) out.access_token_ttl = int(o.access_token_ttl, `${path}.access_token_ttl`, 1, 86400)
   if (o.resources !== undefined) out.resources = strArray(o.resources, `${path}.resources`)
+  logoutFields(o, out, path)
   if (o.require_pushed_authorization_requests !== undefined) {
     out.require_pushed_authorization_requests = bool(o.require_pushed_authorization_requests, `${path}.require_pushed_authorization_requests`)
   }
@@ -202,6 +212,19 @@ function client(v: unknown, path: string): ClientConfig {
 
 const TOP_KEYS = ['issuer', 'port', 'host', 'proxy', 'keys', 'tokens', 'cookies', 'throttle', 'log', 'store', 'users', 'plugins', 'clients', 'scopes', 'resources']
 const TOKEN_KEYS = ['accessTokenTtl', 'idTokenTtl', 'codeTtl', 'refreshTokenTtl', 'refreshTokenRotation', 'refreshTokenReuseInterval', 'accessTokenFormat', 'tenantClaim']
+/** SPEC §10 client fields (RP-Initiated, Back-Channel and Front-Channel Logout 1.0, consent). */
+function logoutFields(o: Raw, out: ClientConfig, path: string): void {
+  if (o.post_logout_redirect_uris !== undefined) {
+    out.post_logout_redirect_uris = strArray(o.post_logout_redirect_uris, `${path}.post_logout_redirect_uris`)
+    out.post_logout_redirect_uris.forEach((u, i) => url(u, `${path}.post_logout_redirect_uris[${i}]`))
+  }
+  if (o.backchannel_logout_uri !== undefined) out.backchannel_logout_uri = url(o.backchannel_logout_uri, `${path}.backchannel_logout_uri`)
+  if (o.frontchannel_logout_uri !== undefined) out.frontchannel_logout_uri = url(o.frontchannel_logout_uri, `${path}.frontchannel_logout_uri`)
+  for (const k of ['backchannel_logout_session_required', 'frontchannel_logout_session_required', 'require_consent'] as const) {
+    if (o[k] !== undefined) out[k] = bool(o[k], `${path}.${k}`)
+  }
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 /** Validate a parsed config object; errors name the key path (`clients[1].redirect_uris: expected array`). */
@@ -235,10 +258,11 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
   cookieKeys.forEach((k, i) => { if (k.length < 16) fail(`cookies.keys[${i}]`, 'must be at least 16 characters') })
 
   const throttleRaw = o.throttle === undefined ? {} : obj(o.throttle, 'throttle')
-  only(throttleRaw, 'throttle', ['maxFailuresPerUser', 'maxFailuresPerAddress', 'windowSeconds'])
+  only(throttleRaw, 'throttle', ['maxFailuresPerUser', 'maxFailuresPerAddress', 'maxFailuresPerClient', 'windowSeconds'])
   const throttle: ThrottleSettings = {
     maxFailuresPerUser: throttleRaw.maxFailuresPerUser === undefined ? DEFAULT_THROTTLE.maxFailuresPerUser : int(throttleRaw.maxFailuresPerUser, 'throttle.maxFailuresPerUser', 0, 1_000_000),
     maxFailuresPerAddress: throttleRaw.maxFailuresPerAddress === undefined ? DEFAULT_THROTTLE.maxFailuresPerAddress : int(throttleRaw.maxFailuresPerAddress, 'throttle.maxFailuresPerAddress', 0, 1_000_000),
+    maxFailuresPerClient: throttleRaw.maxFailuresPerClient === undefined ? DEFAULT_THROTTLE.maxFailuresPerClient : int(throttleRaw.maxFailuresPerClient, 'throttle.maxFailuresPerClient', 0, 1_000_000),
     windowSeconds: throttleRaw.windowSeconds === undefined ? DEFAULT_THROTTLE.windowSeconds : int(throttleRaw.windowSeconds, 'throttle.windowSeconds', 1, 86400),
   }
 

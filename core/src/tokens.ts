@@ -31,6 +31,17 @@ export interface IdTokenInput {
   ttl: number
 }
 
+function decodeClaims(token: string): JWTPayload | undefined {
+  const part = token.split('.')[1]
+  if (part === undefined) return undefined
+  try {
+    const value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as unknown
+    return typeof value === 'object' && value !== null ? (value as JWTPayload) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Random opaque values: 256 bits, base64url. */
 export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url')
@@ -128,8 +139,42 @@ export class TokenService implements TokenVerifier, TokenIssuer {
     if (input.options.nonce !== undefined) payload.nonce = input.options.nonce
     if (input.options.acr) payload.acr = input.options.acr
     if (input.options.amr && input.options.amr.length > 0) payload.amr = [...input.options.amr]
+    if (input.options.sid !== undefined) payload.sid = input.options.sid
     if (input.accessToken) payload.at_hash = atHash(input.accessToken, this.keys.signing.alg)
     return signClaims(payload, this.idHeader, this.keys.signing.privateKey)
+  }
+
+  /**
+   * Back-Channel Logout 1.0 §2.4: `typ: logout+jwt`, the backchannel-logout event, `sub`
+   * and `sid`, and never a `nonce` (so it cannot pass for an ID token).
+   */
+  async signLogoutToken(input: { issuer: string; client: Client; sub: string; sid: string }): Promise<string> {
+    const now = Math.floor(Date.now() / 1000)
+    const payload: JWTPayload = {
+      iss: input.issuer, sub: input.sub, aud: input.client.client_id, iat: now, exp: now + 120, jti: randomUUID(),
+      events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, sid: input.sid,
+    }
+    return signClaims(payload, { alg: this.keys.signing.alg, kid: this.keys.signing.kid, typ: 'logout+jwt' }, this.keys.signing.privateKey)
+  }
+
+  /**
+   * RP-Initiated Logout 1.0 §2: an `id_token_hint` is checked for signature and issuer, not
+   * expiry (an RP logs out long after its ID token expired). `undefined` when it fails.
+   */
+  async verifyIdTokenHint(token: string, issuer: string): Promise<JWTPayload | undefined> {
+    if (token.length > 8192) return undefined
+    try {
+      // The current time is set to the token's own iat, so exp and nbf never refuse it.
+      const claims = decodeClaims(token)
+      const currentDate = typeof claims?.iat === 'number' && Number.isFinite(claims.iat) ? new Date(claims.iat * 1000) : undefined
+      const { payload, protectedHeader } = await jwtVerify(token, this.verifyKeys, { issuer, algorithms: [...this.keys.algs], ...(currentDate ? { currentDate } : {}) })
+      // Not an access token or a logout token passed off as an ID token.
+      if (protectedHeader.typ !== undefined && protectedHeader.typ !== 'JWT') return undefined
+      if (typeof payload.sub !== 'string' || payload.aud === undefined) return undefined
+      return payload
+    } catch {
+      return undefined
+    }
   }
 
   async verifyAccessToken(token: string, issuer: string): Promise<AccessTokenClaims | undefined> {

@@ -226,3 +226,16 @@ t.test('malformed input anywhere in PAR never earns a 5xx', async (t) => {
   }
   t.equal((await get(parAuthorizeUrl(srv, 'web', uri))).status, 200, 'none of that spent the real one')
 })
+
+t.test('client-secret guessing at the PAR endpoint counts against the per-address limit (SPEC §9)', async (t) => {
+  const guarded = await startFlowServer(parConfig({ extra: { throttle: { maxFailuresPerClient: 0, maxFailuresPerAddress: 3, windowSeconds: 60 } } }))
+  t.teardown(guarded.close)
+  for (const id of ['web', 'other', 'strict']) {
+    const res = await push(guarded, id, webRequest(), { authorization: basic(id, 'a-wrong-guess') })
+    t.equal(res.status, 401, `guess at ${id}`)
+  }
+  const locked = await push(guarded, 'web', webRequest())
+  t.equal(locked.status, 401, 'the address is locked out, even with the right secret')
+  t.equal(locked.json.error, 'invalid_client')
+  t.ok(locked.headers.get('retry-after'), 'Retry-After')
+})

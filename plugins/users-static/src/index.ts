@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import {
-  definePlugin, SecretVerifier as PasswordCheck,
-  type AcrContext, type ExternalLogin, type JsonObject, type PasswordLogin, type Store, type User, type UserService,
+  definePlugin, normalizeUsername, SecretVerifier as PasswordCheck,
+  type AcrContext, type Client, type ExternalLogin, type JsonObject, type PasswordLogin, type Store, type User, type UserService,
 } from '@grantd/core'
 
 export interface StaticUserConfig {
@@ -42,8 +42,9 @@ interface Entry {
   password: PasswordCheck | undefined
 }
 
+/** NFKC + lower-cased, as the core's throttle counts unknown names: `rene\u0301` is `rené` is `RENÉ`. */
 function lowerKey(username: string): string {
-  return username.normalize('NFC').toLowerCase()
+  return normalizeUsername(username)
 }
 
 function linkKey(idp: string, sub: string): string {
@@ -104,10 +105,20 @@ export class StaticUsers implements UserService {
     return context.tenant === undefined || tenant === context.tenant
   }
 
-  async authenticate({ username, password, context }: PasswordLogin): Promise<User | undefined> {
+  /** The one user a sign-in names: its tenant fits and, without a tenant, the name is not shared. */
+  private match(username: string, context: AcrContext): Entry | undefined {
     const candidates = (this.byUsername.get(lowerKey(username)) ?? []).filter((e) => this.fitsTenant(e.config.tenant, context))
     // Without a tenant, a username shared by two tenants is ambiguous: refuse rather than guess.
-    const entry = candidates.length === 1 ? candidates[0] : undefined
+    return candidates.length === 1 ? candidates[0] : undefined
+  }
+
+  /** The account the core's brute-force limits count for this sign-in: the user `authenticate` would check. */
+  async resolveAccount({ username, context }: { username: string; context: AcrContext; client: Client }): Promise<string | undefined> {
+    return this.match(username, context)?.config.sub
+  }
+
+  async authenticate({ username, password, context }: PasswordLogin): Promise<User | undefined> {
+    const entry = this.match(username, context)
     if (!entry?.password) {
       await this.decoy.verify(password)
       return undefined
