@@ -207,3 +207,24 @@ t.test('openid-client v6: buildAuthorizationUrlWithPAR → login → authorizati
   const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true })
   t.equal(tokens.claims()!.sub, 'u-alice')
 })
+
+t.test('a pushed request of a client with require_consent goes through the consent page with the pushed values', async (t) => {
+  const third = 'http://127.0.0.1:5000/third'
+  const consentSrv = await startFlowServer(parConfig({ clients: [
+    { client_id: 'third', client_secret: 'third-secret', client_name: 'Third', grant_types: ['authorization_code'], redirect_uris: [third], scope: 'openid profile', require_consent: true },
+  ] }))
+  t.teardown(consentSrv.close)
+  const pushed = await postForm(`${consentSrv.url}/connect/par`, { response_type: 'code', redirect_uri: third, scope: 'openid profile', state: 'consent-st' }, { authorization: basic('third', 'third-secret') })
+  t.equal(pushed.status, 201, pushed.text)
+  const jar = new CookieJar()
+  const page = await get(parAuthorizeUrl(consentSrv, 'third', pushed.json.request_uri as string, { scope: 'openid' }), jar)
+  const login = loginForm(page.body)
+  const consent = await post(login.action, { ...login.fields, username: 'alice', password: 'wonderland' }, jar)
+  t.equal(consent.status, 200, 'the consent page')
+  t.match(consent.body, /Your basic profile/, 'lists the pushed scope, not the front channel one')
+  const form = loginForm(consent.body)
+  const allowed = await post(form.action, { ...form.fields, decision: 'allow' }, jar)
+  t.equal(allowed.status, 302)
+  t.equal(allowed.location!.searchParams.get('state'), 'consent-st')
+  t.ok(allowed.location!.searchParams.get('code'))
+})
