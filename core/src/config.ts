@@ -4,7 +4,8 @@ import { pathToFileURL } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import type { JSONWebKeySet } from 'jose'
 import { ConfigError } from './errors.js'
-import type { ClientAuthMethod, ResourceDefinition, ScopeDefinition } from './interfaces.js'
+import type { ClientAuthMethod, ResourceDefinition, ScopeDefinition, SigningAlg } from './interfaces.js'
+import { SIGNING_ALGS } from './keys.js'
 import { validateResources, validateScopes, validateTenantClaim } from './scopes-config.js'
 import { DEFAULT_THROTTLE, type ThrottleSettings } from './throttle.js'
 
@@ -37,6 +38,8 @@ export interface ClientConfig {
   frontchannel_logout_uri?: string
   frontchannel_logout_session_required?: boolean
   require_consent?: boolean
+  id_token_signed_response_alg?: SigningAlg
+  access_token_signed_response_alg?: SigningAlg
   /** RFC 9126 §6: authorization requests must come through PAR. */
   require_pushed_authorization_requests?: boolean
 }
@@ -160,6 +163,7 @@ const CLIENT_KEYS = [
   // SPEC §10: logout and consent
   'post_logout_redirect_uris', 'backchannel_logout_uri', 'backchannel_logout_session_required',
   'frontchannel_logout_uri', 'frontchannel_logout_session_required', 'require_consent',
+  'id_token_signed_response_alg', 'access_token_signed_response_alg',
   'require_pushed_authorization_requests',
 ]
 
@@ -181,6 +185,12 @@ function client(v: unknown, path: string): ClientConfig {
   if (o.access_token_ttl !== undefined) out.access_token_ttl = int(o.access_token_ttl, `${path}.access_token_ttl`, 1, 86400)
   if (o.resources !== undefined) out.resources = strArray(o.resources, `${path}.resources`)
   logoutFields(o, out, path)
+  for (const field of ['id_token_signed_response_alg', 'access_token_signed_response_alg'] as const) {
+    if (o[field] === undefined) continue
+    const alg = str(o[field], `${path}.${field}`)
+    if (!(SIGNING_ALGS as readonly string[]).includes(alg)) fail(`${path}.${field}`, `"${alg}" is not an alg grantd signs with (expected one of ${SIGNING_ALGS.join(', ')})`)
+    out[field] = alg as SigningAlg
+  }
   if (o.require_pushed_authorization_requests !== undefined) {
     out.require_pushed_authorization_requests = bool(o.require_pushed_authorization_requests, `${path}.require_pushed_authorization_requests`)
   }
