@@ -239,3 +239,13 @@ t.test('client-secret guessing at the PAR endpoint counts against the per-addres
   t.equal(locked.json.error, 'invalid_client')
   t.ok(locked.headers.get('retry-after'), 'Retry-After')
 })
+
+t.test('require_pushed_authorization_requests without @grantd/par fails closed', async (t) => {
+  const bare = await startFlowServer({ ...parConfig(), plugins: ['@grantd/grant-authorization-code'], clients: [
+    { client_id: 'strict', client_secret: 'strict-secret', grant_types: ['authorization_code'], redirect_uris: [WEB_REDIRECT], scope: 'openid', require_pushed_authorization_requests: true },
+  ] })
+  t.teardown(bare.close)
+  const plain = await get(`${bare.url}/connect/authorize?${new URLSearchParams({ response_type: 'code', client_id: 'strict', redirect_uri: WEB_REDIRECT, scope: 'openid', state: 'z' })}`)
+  t.equal(plain.status, 302)
+  t.equal(plain.location!.searchParams.get('error'), 'invalid_request', 'never a plain request for a client that must push')
+})
