@@ -386,6 +386,11 @@ export interface RefreshTokens {
   peek(token: string): Promise<RefreshTokenRecord | undefined>
   /** Revoke the family the token belongs to (RFC 7009). */
   revoke(token: string, client: Client): Promise<void>
+  /**
+   * Whether redeeming `client`'s tokens rotates them: `tokens.refreshTokenRotation`, and always
+   * for public clients (RFC 9700 §4.14.2: their refresh tokens must be rotated or sender-constrained).
+   */
+  rotates(client: Client): boolean
 }
 
 /* ------------------------------------------------------------------ plugins */
@@ -523,9 +528,9 @@ export interface AuthorizationService {
 
 /** A form body's parameters as the core parsed them (RFC 6749 §3.1: an empty value counts as absent). */
 export interface FormValues {
-  /** The single value of `name`; a repeated parameter throws `invalid_request`. */
+  /** The single value of `name`; repeated, over 4096 characters or holding NUL throws `invalid_request`. */
   get(name: string): string | undefined
-  /** Every value of `name`, in order (for repeatable parameters such as RFC 8707 `resource`). */
+  /** Every value of `name`, in order and unchecked (repeatable parameters such as RFC 8707 `resource`). */
   all(name: string): readonly string[]
   names(): IterableIterator<string>
   count(name: string): number
@@ -537,11 +542,13 @@ export interface FormValues {
  */
 export interface ClientAuthService {
   /**
-   * Read an `application/x-www-form-urlencoded` body (16 KiB, no parameter twice unless
-   * named in `repeatable`), then authenticate its client: 401 `invalid_client` on failure.
-   * A `client_assertion` may name the issuer, the token endpoint or this endpoint's URL.
+   * Read an `application/x-www-form-urlencoded` body (16 KiB) and authenticate its client:
+   * 401 `invalid_client` on failure. The client-authentication parameters and the names in
+   * `reads` are checked first (not repeated, not oversize, no NUL: `invalid_request`); other
+   * parameters are not (RFC 6749 §3.2: unrecognised ones are ignored). A `client_assertion`
+   * may name the issuer, the token endpoint or this endpoint's URL.
    */
-  readForm(ctx: RouteContext, options?: { readonly repeatable?: readonly string[] }): Promise<{ params: FormValues; client: Client }>
+  readForm(ctx: RouteContext, options?: { readonly reads?: readonly string[] }): Promise<{ params: FormValues; client: Client }>
 }
 
 /**

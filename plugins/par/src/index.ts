@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import {
-  definePlugin, OAuthError, secretKey,
+  definePlugin, OAuthError, option, secretKey,
   type AuthorizationParameters, type AuthorizationService, type Client, type PluginHost, type RequestUriResolver, type RouteContext,
 } from '@grantd/core'
 import { AuthorizationParams, parseAuthorizationRequest, RedirectableError, redirectUriAllowed, UnredirectableError } from '@grantd/grant-authorization-code'
@@ -17,20 +17,13 @@ export interface ParOptions {
 const DEFAULTS: ParOptions = { expiresIn: 60, required: false, publicPushesPerAddress: 30 }
 
 export function parseParOptions(raw: unknown): ParOptions {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('(options): expected object')
-  const out = { ...DEFAULTS }
-  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-    if (k === 'required') {
-      if (typeof v !== 'boolean') throw new Error('required: expected boolean')
-      out.required = v
-    } else if (k === 'expiresIn' || k === 'publicPushesPerAddress') {
-      const [min, max] = k === 'expiresIn' ? [1, 600] : [1, 100_000]
-      if (typeof v !== 'number' || !Number.isInteger(v)) throw new Error(`${k}: expected integer`)
-      if (v < min || v > max) throw new Error(`${k}: must be between ${min} and ${max}`)
-      out[k] = v
-    } else throw new Error(`${k}: unknown key`)
+  const o = option.object(raw ?? {}, '(options)')
+  option.only(o, '(options)', Object.keys(DEFAULTS))
+  return {
+    expiresIn: option.optional(o.expiresIn, 'expiresIn', (v, p) => option.integer(v, p, 1, 600), DEFAULTS.expiresIn),
+    required: option.optional(o.required, 'required', option.boolean, DEFAULTS.required),
+    publicPushesPerAddress: option.optional(o.publicPushesPerAddress, 'publicPushesPerAddress', (v, p) => option.integer(v, p, 1, 100_000), DEFAULTS.publicPushesPerAddress),
   }
-  return out
 }
 
 export const PAR_PATH = '/connect/par'
@@ -108,8 +101,8 @@ export default definePlugin<ParOptions>({
     async function push(ctx: RouteContext): Promise<void> {
       ctx.set('Cache-Control', 'no-store')
       ctx.set('Pragma', 'no-cache')
-      // RFC 8707: `resource` is the one parameter an authorization request may repeat.
-      const { params, client } = await host.resolve('clientAuth').readForm(ctx, { repeatable: ['resource'] })
+      // Repeats and lengths of the request's own parameters are the authorization endpoint's rules, checked in validate().
+      const { params, client } = await host.resolve('clientAuth').readForm(ctx)
       // RFC 9126 §2.1: "request_uri" MUST NOT be provided in this case.
       if (params.count('request_uri') > 0) throw new OAuthError('invalid_request', 'request_uri must not be pushed')
       const pushed: Array<[string, string]> = [['client_id', client.client_id]]
