@@ -72,7 +72,7 @@ export default definePlugin<ParOptions>({
     const keyOf = (requestUri: string): string => `par:${secretKey(requestUri)}`
 
     /** RFC 9126 §2.1: validate as the authorization endpoint would; answer as the token endpoint does. */
-    function validate(ctx: RouteContext, client: Client, pushed: AuthorizationParameters): void {
+    function validate(ctx: RouteContext, pushed: AuthorizationParameters): void {
       const query = new AuthorizationParams()
       for (const [name, value] of pushed) query.add(name, value)
       try {
@@ -110,7 +110,7 @@ export default definePlugin<ParOptions>({
         if (CLIENT_AUTH_PARAMS.has(name)) continue
         for (const value of params.all(name)) pushed.push([name, value])
       }
-      validate(ctx, client, pushed)
+      validate(ctx, pushed)
       await capPublicPushes(ctx, client)
 
       const requestUri = `${REQUEST_URI_PREFIX}${randomBytes(32).toString('base64url')}`
