@@ -9,6 +9,7 @@ import { asValue } from 'awilix'
 import { parseAcrValues } from './acr.js'
 import { ClaimsRelease } from './claims.js'
 import { ClientAuthenticator } from './client-auth.js'
+import { clientAuthService } from './client-auth-service.js'
 import { browserOrigins, cors } from './cors.js'
 import { ClientRegistry } from './clients.js'
 import type { ServerConfig } from './config.js'
@@ -163,6 +164,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   const issuers = new IssuerResolver(config.issuer, trust)
   const discovery = new Discovery(registry, keys)
   const clientAuth = new ClientAuthenticator(clients, store, config.throttle)
+  registry.container.register('clientAuth', asValue(clientAuthService(clientAuth)))
 
   const app = new Koa<RequestState>({ proxy: false })
   app.silent = true

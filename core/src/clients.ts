@@ -46,6 +46,7 @@ export class ClientRegistry {
         ...(c.require_consent !== undefined ? { require_consent: c.require_consent } : {}),
         ...(c.id_token_signed_response_alg !== undefined ? { id_token_signed_response_alg: c.id_token_signed_response_alg } : {}),
         ...(c.access_token_signed_response_alg !== undefined ? { access_token_signed_response_alg: c.access_token_signed_response_alg } : {}),
+        ...(c.require_pushed_authorization_requests !== undefined ? { require_pushed_authorization_requests: c.require_pushed_authorization_requests } : {}),
       }
       let secret: SecretVerifier | undefined
       if (c.client_secret !== undefined) {

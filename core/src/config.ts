@@ -41,6 +41,8 @@ export interface ClientConfig {
   require_consent?: boolean
   id_token_signed_response_alg?: SigningAlg
   access_token_signed_response_alg?: SigningAlg
+  /** RFC 9126 §6: authorization requests must come through PAR. */
+  require_pushed_authorization_requests?: boolean
 }
 
 export interface ServerConfig {
@@ -117,6 +119,7 @@ const CLIENT_KEYS = [
   'post_logout_redirect_uris', 'backchannel_logout_uri', 'backchannel_logout_session_required',
   'frontchannel_logout_uri', 'frontchannel_logout_session_required', 'require_consent',
   'id_token_signed_response_alg', 'access_token_signed_response_alg',
+  'require_pushed_authorization_requests',
 ]
 
 function client(v: unknown, path: string): ClientConfig {
@@ -142,6 +145,9 @@ function client(v: unknown, path: string): ClientConfig {
     const alg = str(o[field], `${path}.${field}`)
     if (!(SIGNING_ALGS as readonly string[]).includes(alg)) fail(`${path}.${field}`, `"${alg}" is not an alg grantd signs with (expected one of ${SIGNING_ALGS.join(', ')})`)
     out[field] = alg as SigningAlg
+  }
+  if (o.require_pushed_authorization_requests !== undefined) {
+    out.require_pushed_authorization_requests = bool(o.require_pushed_authorization_requests, `${path}.require_pushed_authorization_requests`)
   }
   if (o.token_endpoint_auth_method !== undefined) {
     const m = str(o.token_endpoint_auth_method, `${path}.token_endpoint_auth_method`)

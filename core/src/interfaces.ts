@@ -59,6 +59,8 @@ export interface Client {
   readonly frontchannel_logout_session_required?: boolean
   /** Ask the user to approve the requested scopes (third-party clients; SPEC §10). Default false. */
   readonly require_consent?: boolean
+  /** RFC 9126 §6: authorization requests must be pushed (PAR) first; a plain request is `invalid_request`. */
+  readonly require_pushed_authorization_requests?: boolean
 }
 
 /* ------------------------------------------------------------- acr_values */
@@ -580,6 +582,56 @@ export interface AuthorizationService {
   complete(ctx: RouteContext, pending: PendingAuthorization, user: User, auth: { amr?: readonly string[]; idp?: string; acr?: string }): Promise<void>
   /** End the request with an OAuth error redirect to the client (RFC 6749 §4.1.2.1). */
   fail(ctx: RouteContext, pending: PendingAuthorization, error: string, description?: string): Promise<void>
+  /** Answer `request_uri` with `resolver` (one per server; a second is a start error). */
+  useRequestUris(resolver: RequestUriResolver): void
+}
+
+/** A form body's parameters as the core parsed them (RFC 6749 §3.1: an empty value counts as absent). */
+export interface FormValues {
+  /** The single value of `name`; repeated, over 4096 characters or holding NUL throws `invalid_request`. */
+  get(name: string): string | undefined
+  /** Every value of `name`, in order and unchecked (repeatable parameters such as RFC 8707 `resource`). */
+  all(name: string): readonly string[]
+  names(): IterableIterator<string>
+  count(name: string): number
+}
+
+/**
+ * Client authentication as the token endpoint does it (SPEC §5), for plugins' own
+ * client-authenticated endpoints (PAR, device authorization). Resolve it as `clientAuth`.
+ */
+export interface ClientAuthService {
+  /**
+   * Read an `application/x-www-form-urlencoded` body (16 KiB) and authenticate its client:
+   * 401 `invalid_client` on failure. The client-authentication parameters and the names in
+   * `reads` are checked first (not repeated, not oversize, no NUL: `invalid_request`); other
+   * parameters are not (RFC 6749 §3.2: unrecognised ones are ignored). A `client_assertion`
+   * may name the issuer, the token endpoint or this endpoint's URL.
+   */
+  readForm(ctx: RouteContext, options?: { readonly reads?: readonly string[] }): Promise<{ params: FormValues; client: Client }>
+}
+
+/**
+ * The parameters of an authorization request a plugin stands in for (RFC 9126 PAR): name and
+ * value pairs in order; a repeatable parameter (RFC 8707 `resource`) appears once per value.
+ */
+export type AuthorizationParameters = ReadonlyArray<readonly [name: string, value: string]>
+
+/**
+ * Lets a plugin answer `request_uri` at the authorization endpoint (RFC 9126 §4), registered
+ * with {@link AuthorizationService.useRequestUris}. The endpoint then ignores every other
+ * front-channel parameter but `client_id` and validates what `resolve` returns as if it had
+ * come in the query.
+ */
+export interface RequestUriResolver {
+  readonly name: string
+  /**
+   * The parameters `requestUri` stands for, bound to `client`, spending it (one-time). Throw
+   * `OAuthError('invalid_request_uri', …)` when it is unknown, expired, used or another client's.
+   */
+  resolve(requestUri: string, client: Client): Promise<AuthorizationParameters>
+  /** Whether a request that did not come through `request_uri` must be refused for `client` (RFC 9126 §5). */
+  requires?(client: Client): boolean
 }
 
 /** Parses `acr_values` with every loaded acr handler (the authorization endpoint uses it). */
@@ -677,6 +729,8 @@ export interface Services {
   log: Logger
   /** Present when `@grantd/grant-authorization-code` is loaded. */
   authorization?: AuthorizationService
+  /** Client authentication for plugin endpoints, exactly as at the token endpoint. */
+  clientAuth: ClientAuthService
   /** Every login-page hook plugins registered with `host.interaction()`, in load order. */
   interactions: readonly InteractionHandler[]
   /** SSO sessions (SPEC §10). */

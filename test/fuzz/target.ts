@@ -46,6 +46,8 @@ export function fuzzConfig(options: { issuer?: string; jwks: Record<string, unkn
       '@grantd/acr-tenant',
       { use: '@grantd/acr-idp', options: { providers: { upstream: { issuer: UPSTREAM, client_id: 'grantd', client_secret: 'upstream-secret' } } } },
       { use: './examples/token-exchange/dist/index.js', options: { audiences: ['gateway', 'orders'], subjectTokens: 'caller' } },
+      // RFC 9126: /connect/par joins the fuzzed endpoints through discovery.
+      '@grantd/par',
     ],
     clients: [
       { client_id: 'web', client_secret: SECRETS.web, grant_types: ['authorization_code', 'refresh_token'], redirect_uris: [WEB_REDIRECT, 'http://127.0.0.1:5000/other?x=1'],
@@ -97,6 +99,7 @@ async function discover(srv: RunningServer, issuer: string): Promise<Endpoint[]>
   add('/oauth2/token', 'token', ['POST'])
   add(pathOf(doc.introspection_endpoint), 'oauth', ['POST'])
   add(pathOf(doc.revocation_endpoint), 'oauth', ['POST'])
+  add(pathOf(doc.pushed_authorization_request_endpoint), 'oauth', ['POST'])
   add(pathOf(doc.userinfo_endpoint), 'userinfo', ['GET', 'POST'])
   add(pathOf(doc.authorization_endpoint), 'authorize', ['GET'])
   add(pathOf(doc.jwks_uri), 'public', ['GET'])

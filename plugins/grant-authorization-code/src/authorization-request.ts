@@ -26,7 +26,7 @@ export interface AuthorizationRequest {
  * user sees an HTML page instead.
  */
 export class UnredirectableError extends Error {
-  constructor(readonly title: string, message: string) {
+  constructor(readonly title: string, message: string, readonly status = 400) {
     super(message)
     this.name = 'UnredirectableError'
   }

@@ -9,9 +9,12 @@ import { CookieSigner, newCookieValue, pathBelowIssuer, readCookie, setCookie } 
 import { errorPage, loginPage, setPageHeaders } from './login-page.js'
 import { PendingCodec, type CarriedRequest } from './pending.js'
 import { redirectUriAllowed } from './redirect-uri.js'
+import { RequestUris } from './request-uri.js'
 import { consentPage, continueAsForm, describeScope } from './consent-page.js'
 
 export { redirectUriAllowed } from './redirect-uri.js'
+// For plugins that validate an authorization request outside this endpoint (PAR, RFC 9126 §2.1).
+export { parseAuthorizationRequest, AuthorizationParams, RedirectableError, UnredirectableError, type AuthorizationRequest } from './authorization-request.js'
 export { challengeOf, verifierMatches, isValidVerifier, pkceRequired, type PkceChallenge, type PkceMethod } from './pkce.js'
 
 export interface AuthorizationCodeOptions {
@@ -70,6 +73,7 @@ export default definePlugin<AuthorizationCodeOptions>({
     // SSO sessions are the core's (SPEC §10): the same service ends them at /connect/endsession.
     const sessions = () => host.resolve('sessions')
     const carrier = new PendingCodec(signer, loginTtl)
+    const requestUris = new RequestUris()
     /** Written once a sign-in succeeds: the request is single-use. */
     const doneKey = (carried: CarriedRequest): string => `authz-done:${secretKey(carried.rid)}`
     /** Failed password attempts of one request (maxLoginAttempts). */
@@ -213,6 +217,9 @@ export default definePlugin<AuthorizationCodeOptions>({
       async fail(ctx, pending, error, description) {
         redirectToClient(ctx, pending, { error, ...(description !== undefined ? { error_description: description } : {}) })
       },
+      useRequestUris(resolver) {
+        requestUris.use(resolver)
+      },
     }
     host.provide('authorization', service)
     host.discovery((issuer) => ({
@@ -272,9 +279,12 @@ export default definePlugin<AuthorizationCodeOptions>({
     async function authorize(ctx: RouteContext, source: string | AuthorizationParams): Promise<void> {
       let request: AuthorizationRequest
       try {
-        request = parseAuthorizationRequest(source, clients, host.resolve('acr'), ctx.state.issuer, redirectUriAllowed, host.config.resources)
+        // RFC 9126 §4: with request_uri, the pushed request replaces the front channel's parameters.
+        const resolved = await requestUris.resolve(source, clients)
+        request = parseAuthorizationRequest(resolved.params, clients, host.resolve('acr'), ctx.state.issuer, redirectUriAllowed, host.config.resources)
+        requestUris.check(request, resolved.pushed)
       } catch (err) {
-        if (err instanceof UnredirectableError) return page(ctx, 400, err.title, err.message)
+        if (err instanceof UnredirectableError) return page(ctx, err.status, err.title, err.message)
         if (err instanceof RedirectableError) {
           return redirectToClient(ctx, { redirectUri: err.redirectUri, state: err.state, issuer: ctx.state.issuer }, { error: err.error.error, error_description: err.error.message })
         }
