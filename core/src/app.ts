@@ -7,7 +7,7 @@ import Router from '@koa/router'
 import { asValue } from 'awilix'
 import { parseAcrValues } from './acr.js'
 import { ClaimsRelease } from './claims.js'
-import { ClientAuthenticator } from './client-auth.js'
+import { ClientAuthenticator, clientAuthService } from './client-auth.js'
 import { browserOrigins, cors } from './cors.js'
 import { ClientRegistry } from './clients.js'
 import type { ServerConfig } from './config.js'
@@ -103,6 +103,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     cookieKeys,
     scopes: config.scopes,
     resources: config.resources,
+    throttleWindowSeconds: config.throttle.windowSeconds,
   }
   const registry = new PluginRegistry()
   registry.container.register({ config: asValue(hostConfig), log: asValue(log) })
@@ -153,6 +154,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   const issuers = new IssuerResolver(config.issuer, trust)
   const discovery = new Discovery(registry, keys)
   const clientAuth = new ClientAuthenticator(clients, store, config.throttle)
+  registry.container.register({ clientAuth: asValue(clientAuthService(clientAuth)) })
 
   const app = new Koa<RequestState>({ proxy: false })
   app.silent = true

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { decodeJwt, jwtVerify } from 'jose'
 import { OAuthError, StoreUnavailableError } from './errors.js'
 import { readForm, type FormParams } from './form-body.js'
-import type { Client, RouteContext, Store } from './interfaces.js'
+import type { Client, ClientAuthService, RouteContext, Store } from './interfaces.js'
 import type { ClientRegistry } from './clients.js'
 import type { SecretVerifier } from './client-secret.js'
 import { DEFAULT_THROTTLE, FailureCounter, type ThrottleSettings } from './throttle.js'
@@ -231,4 +231,19 @@ export async function readAuthenticatedForm(ctx: RouteContext, clientAuth: Clien
   })
   ctx.state.clientId = client.client_id
   return { params, client }
+}
+
+/** The `clientAuth` service plugins resolve: {@link readAuthenticatedForm} with the body as a plain map. */
+export function clientAuthService(clientAuth: ClientAuthenticator): ClientAuthService {
+  return {
+    async authenticate(ctx) {
+      const { params, client } = await readAuthenticatedForm(ctx, clientAuth)
+      const values = new Map<string, string>()
+      for (const name of params.names()) {
+        const value = params.get(name)
+        if (value !== undefined) values.set(name, value)
+      }
+      return { client, params: values }
+    },
+  }
 }

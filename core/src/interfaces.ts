@@ -428,6 +428,8 @@ export interface HostConfig {
   readonly scopes: ReadonlyMap<string, ScopeDefinition>
   /** Config `resources` (RFC 8707 API resources), by id. */
   readonly resources: ReadonlyMap<string, ResourceDefinition>
+  /** Seconds a brute-force counter lives (config `throttle.windowSeconds`); plugins' own limits use the same window. */
+  readonly throttleWindowSeconds?: number
 }
 
 /** A scope: what a consent page says about it, and which user claims it releases (OIDC Core §5.4). */
@@ -600,6 +602,20 @@ export interface ConsentService {
   revoke(sub: string, clientId: string): Promise<void>
 }
 
+/**
+ * Client authentication exactly as at the token endpoint (SPEC §5, §9 limits), for plugin
+ * endpoints that clients call directly (RFC 8628 device authorization, RFC 9126 PAR).
+ * Resolve it as `host.resolve('clientAuth')`.
+ */
+export interface ClientAuthService {
+  /**
+   * Read the form body (each parameter at most once, RFC 6749 §3.2) and authenticate its
+   * client: Basic, secret in the body, `client_assertion` (whose `aud` may be the issuer
+   * or this endpoint's URL), or `client_id` alone for `none` clients. Throws `OAuthError`.
+   */
+  authenticate(ctx: RouteContext): Promise<{ client: Client; params: ReadonlyMap<string, string> }>
+}
+
 /** Named services plugins can resolve from the host (the awilix container's cradle). */
 export interface Services {
   acr: AcrParser
@@ -618,6 +634,8 @@ export interface Services {
   sessions: SessionService
   /** Remembered consent (SPEC §10). */
   consent: ConsentService
+  /** Client authentication as at the token endpoint. */
+  clientAuth: ClientAuthService
   [name: string]: unknown
 }
 
