@@ -1,5 +1,5 @@
 import {
-  definePlugin, formatScope, isSignInThrottled, isSubset, OAuthError, parseScope, readForm, secretKey, StoreUnavailableError,
+  definePlugin, formatScope, isSignInThrottled, isSubset, OAuthError, parseScope, randomToken, readForm, secretKey, StoreUnavailableError,
   type Client, type FormParams, type Grant, type GrantRequest, type PluginHost, type RouteContext, type Session, type User,
 } from '@grantd/core'
 import {
@@ -361,6 +361,8 @@ export default definePlugin<DeviceCodeOptions>({
         subject: approved.sub,
         scope: approved.scope,
         context,
+        // A family of its own, as for an authorization code: ending the session revokes every token of it.
+        grantId: randomToken(16),
         ...(approved.sid !== undefined ? { sid: approved.sid } : {}),
         idToken: {
           ...(approved.auth_time !== undefined ? { authTime: approved.auth_time } : {}),
