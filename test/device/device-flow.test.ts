@@ -15,6 +15,17 @@ async function discover(srv: RunningServer): Promise<oauth.AuthorizationServer> 
   return oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oidc', ...insecure }))
 }
 
+/** The OAuth error oauth4webapi reports for a response. */
+async function errorOf(result: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await result
+    return undefined
+  } catch (err) {
+    if (err instanceof oauth.ResponseBodyError) return err.error
+    throw err
+  }
+}
+
 /** Poll like a device: wait `interval`, ask, until something other than authorization_pending. */
 async function pollUntilDone(as: oauth.AuthorizationServer, client: oauth.Client, auth: oauth.ClientAuth, deviceCode: string, interval: number): Promise<oauth.TokenEndpointResponse | oauth.ResponseBodyError> {
   for (let i = 0; i < 20; i++) {
@@ -50,7 +61,7 @@ t.test('device flow with oauth4webapi: approve over HTTP while the device polls'
 
   // The first poll, before the user did anything.
   const early = await oauth.deviceCodeGrantRequest(as, tv, oauth.None(), device.device_code, insecure)
-  await t.rejects(oauth.processDeviceCodeResponse(as, tv, early), { error: 'authorization_pending' })
+  t.equal(await errorOf(oauth.processDeviceCodeResponse(as, tv, early)), 'authorization_pending')
 
   // The user types the code in lower case with a space instead of the dash: it is normalised.
   const typed = device.user_code.toLowerCase().replace('-', ' ')
@@ -79,7 +90,7 @@ t.test('device flow with oauth4webapi: approve over HTTP while the device polls'
 
   // Replaying the device code after redemption: invalid_grant.
   const again = await oauth.deviceCodeGrantRequest(as, tv, oauth.None(), device.device_code, insecure)
-  await t.rejects(oauth.processDeviceCodeResponse(as, tv, again), { error: 'invalid_grant' })
+  t.equal(await errorOf(oauth.processDeviceCodeResponse(as, tv, again)), 'invalid_grant', 'a replayed device code')
 
   // The code is dead on the page too.
   const reused = await submitCode(device.verification_uri, device.user_code, new CookieJar())
