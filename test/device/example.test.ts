@@ -2,7 +2,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { freePort, postForm, ROOT, startServer } from '../helpers/server.js'
+import { basic, freePort, postForm, ROOT, startServer } from '../helpers/server.js'
 
 t.test('examples/device.json: device authorization for the tv and cli clients', async (t) => {
   const config = JSON.parse(readFileSync(join(ROOT, 'examples', 'device.json'), 'utf8')) as Record<string, unknown>
@@ -14,6 +14,6 @@ t.test('examples/device.json: device authorization for the tv and cli clients', 
   t.equal(tv.json.verification_uri, `${srv.url}/device`)
   t.equal(tv.json.interval, 5)
   t.equal(tv.json.expires_in, 600)
-  const cli = await postForm(`${srv.url}/connect/deviceauthorization`, { client_id: 'cli', client_secret: 'cli-secret', scope: 'openid' })
+  const cli = await postForm(`${srv.url}/connect/deviceauthorization`, { scope: 'openid' }, { authorization: basic('cli', 'cli-secret') })
   t.equal(cli.status, 200)
 })
