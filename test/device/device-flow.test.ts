@@ -6,7 +6,7 @@
 import t from 'tap'
 import * as oauth from 'oauth4webapi'
 import { postForm, type RunningServer } from '../helpers/server.js'
-import { approveInBrowser, CookieJar, deviceConfig, DEVICE_GRANT, get, startDeviceServer, submitCode } from './flow.js'
+import { approveInBrowser, CookieJar, deviceConfig, DEVICE_GRANT, get, loginForm, post, startDeviceServer, submitCode } from './flow.js'
 
 const insecure = { [oauth.allowInsecureRequests]: true }
 
@@ -96,9 +96,12 @@ t.test('device flow with oauth4webapi: approve over HTTP while the device polls'
   const reused = await submitCode(device.verification_uri, device.user_code, new CookieJar())
   t.equal(reused.status, 400, 'a used user code is refused on the page')
 
-  // The grant belongs to the session: logging out revokes it like any other (no offline? here offline_access: kept).
   const refreshed = await postForm(`${srv.url}/connect/token`, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token!, client_id: 'tv' })
   t.equal(refreshed.status, 200, 'the refresh token works')
+
+  // No secret in the logs: neither the device code nor the user code (in any spelling).
+  const logs = srv.log.lines.join('\n')
+  for (const secret of [device.device_code, device.user_code, device.user_code.replace('-', '')]) t.notOk(logs.includes(secret), 'no device or user code in the logs')
 })
 
 t.test('SSO: a signed-in browser goes straight to the confirmation page; logout revokes the grant', async (t) => {
@@ -113,7 +116,10 @@ t.test('SSO: a signed-in browser goes straight to the confirmation page; logout 
   const page = await get(code.location!.href, jar)
   t.match(page.body, /name="decision"/, 'signed in: the confirmation page, no login form')
   t.notMatch(page.body, /name="password"/)
-  const { loginForm, post } = await import('./flow.js')
+  // "Use another account": the login form again, even with a session.
+  const switchHref = /id="switch-account" href="([^"]+)"/.exec(page.body)![1]!.replace(/&amp;/g, '&')
+  const switched = await get(switchHref, jar)
+  t.match(switched.body, /name="password"/, 'use another account: the login form')
   const confirm = loginForm(page.body)
   await post(confirm.action, { ...confirm.fields, decision: 'allow' }, jar)
   const token = await postForm(`${srv.url}/connect/token`, { grant_type: DEVICE_GRANT, device_code: second.device_code!, client_id: 'tv' })

@@ -262,6 +262,7 @@ export default definePlugin<DeviceCodeOptions>({
         userCode: formatUserCode(opened.userCode),
         account,
         scopes: opened.record.scope.map((name) => ({ name, description: describeScope(name, host.config.scopes) })),
+        switchAccount: `${ctx.state.issuer}${INTERACTION_PATH}?ticket=${encodeURIComponent(ticket)}&switch=1`,
       })
     }
 
@@ -270,7 +271,8 @@ export default definePlugin<DeviceCodeOptions>({
       const given = ctx.query.ticket
       const ticket = typeof given === 'string' ? given : undefined
       const opened = await openTicket(ctx, ticket)
-      const session = await host.resolve('sessions').current(ctx)
+      // "Use another account" on the confirmation page asks for the login form again.
+      const session = ctx.query.switch === '1' ? undefined : await host.resolve('sessions').current(ctx)
       const account = session ? await accountName(session.sub) : undefined
       if (session && account !== undefined) return showConfirm(ctx, ticket!, opened, session, account)
       showLogin(ctx, ticket!, opened.client, opened.browser)

@@ -24,6 +24,8 @@ export interface ConfirmPageInput {
   userCode: string
   account: string
   scopes: ReadonlyArray<{ name: string; description: string }>
+  /** Link to sign in as someone else instead. */
+  switchAccount: string
 }
 
 /**
@@ -45,7 +47,9 @@ ${items}
 <input type="hidden" name="xsrf" value="${escapeHtml(input.xsrf)}">
 <button type="submit" name="decision" value="allow">Allow</button>
 <button type="submit" class="button" name="decision" value="deny">Deny</button>
-</form>`)
+</form>
+<p class="divider">not ${escapeHtml(input.account)}?</p>
+<a class="button" id="switch-account" href="${escapeHtml(input.switchAccount)}">Use another account</a>`)
 }
 
 /** After the decision: the user goes back to the device (nothing redirects anywhere). */
