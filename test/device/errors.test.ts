@@ -255,3 +255,17 @@ t.test('the pages: CSRF, tickets bound to the browser, strict CSP, form-encoding
     t.ok(res.status >= 400 && res.status < 500, `malformed: ${res.status}`)
   }
 })
+
+t.test('device authorizations per address are capped (SPEC §9: bounded anonymous state)', async (t) => {
+  const srv = await startDeviceServer(deviceConfig({ device: { maxPendingPerAddress: 3 } }))
+  t.teardown(() => srv.close())
+  const url = `${srv.url}/connect/deviceauthorization`
+  const results = await Promise.all(Array.from({ length: 6 }, () => postForm(url, { client_id: 'tv', scope: 'openid' })))
+  t.equal(results.filter((r) => r.status === 200).length, 3)
+  const refused = results.filter((r) => r.status === 429)
+  t.equal(refused.length, 3)
+  t.equal(refused[0]!.json.error, 'slow_down')
+  t.ok(refused[0]!.headers.get('retry-after'))
+  const bad = await postForm(url, { client_id: 'tv', scope: 'email' })
+  t.equal(bad.json.error, 'invalid_scope', 'a refused request is checked before it counts')
+})

@@ -30,16 +30,18 @@ export interface DeviceCodeOptions {
   maxUserCodeFailures: number
   /** Seconds an SSO session started on the device page lasts. */
   sessionTtl: number
+  /** Device authorizations one client address may start within `expiresIn` (SPEC §9: anonymous state is capped). */
+  maxPendingPerAddress: number
 }
 
-const DEFAULTS: DeviceCodeOptions = { expiresIn: 600, interval: 5, maxUserCodeFailures: 10, sessionTtl: 8 * 3600 }
+const DEFAULTS: DeviceCodeOptions = { expiresIn: 600, interval: 5, maxUserCodeFailures: 10, sessionTtl: 8 * 3600, maxPendingPerAddress: 100 }
 
 export function parseDeviceCodeOptions(raw: unknown): DeviceCodeOptions {
   const o = (raw ?? {}) as Record<string, unknown>
   if (typeof o !== 'object' || Array.isArray(o)) throw new Error('(options): expected object')
   const out = { ...DEFAULTS }
   const bounds: Record<keyof DeviceCodeOptions, [number, number]> = {
-    expiresIn: [1, 3600], interval: [1, 60], maxUserCodeFailures: [1, 1000], sessionTtl: [60, 30 * 86400],
+    expiresIn: [1, 3600], interval: [1, 60], maxUserCodeFailures: [1, 1000], sessionTtl: [60, 30 * 86400], maxPendingPerAddress: [1, 100_000],
   }
   for (const [k, v] of Object.entries(o)) {
     if (!(k in bounds)) throw new Error(`${k}: unknown key`)
@@ -68,7 +70,7 @@ export default definePlugin<DeviceCodeOptions>({
   name: 'grant-device-code',
   options: parseDeviceCodeOptions,
   register(host: PluginHost<DeviceCodeOptions>) {
-    const { expiresIn, interval, maxUserCodeFailures, sessionTtl } = host.options
+    const { expiresIn, interval, maxUserCodeFailures, sessionTtl, maxPendingPerAddress } = host.options
     const { clients } = host.config
     const window = host.config.throttleWindowSeconds ?? 900
     const signer = new CookieSigner(host.config.cookieKeys)
@@ -89,6 +91,11 @@ export default definePlugin<DeviceCodeOptions>({
       const scope = parseScope(params.get('scope'))
       if (scope === undefined || scope.length === 0) throw new OAuthError('invalid_scope', 'scope is required')
       if (!isSubset(scope, client.scopes)) throw new OAuthError('invalid_scope', 'requested scope is not allowed for this client')
+      // SPEC §9: public clients start these without a secret, so the records one address can create are capped.
+      const started = await store().increment(`device-started:${secretKey(ctx.state.clientIp)}`, expiresIn)
+      if (started > maxPendingPerAddress) {
+        throw new OAuthError('slow_down', 'too many device authorizations from this address; try again later', { status: 429, headers: { 'Retry-After': String(expiresIn) } })
+      }
       const issued = await codes.issue({ client_id: client.client_id, scope, iss: ctx.state.issuer, interval })
       const userCode = formatUserCode(issued.userCode)
       const verificationUri = `${ctx.state.issuer}${VERIFICATION_PATH}`
