@@ -1,5 +1,5 @@
 import {
-  definePlugin, formatScope, isSignInThrottled, isSubset, OAuthError, parseScope, randomToken, readForm, secretKey, StoreUnavailableError,
+  definePlugin, formatScope, isSignInThrottled, isSubset, OAuthError, option, parseScope, randomToken, readForm, secretKey, StoreUnavailableError,
   type Client, type FormParams, type Grant, type GrantRequest, type PluginHost, type RouteContext, type Session, type User,
 } from '@grantd/core'
 import {
@@ -36,20 +36,16 @@ export interface DeviceCodeOptions {
 
 const DEFAULTS: DeviceCodeOptions = { expiresIn: 600, interval: 5, maxUserCodeFailures: 10, sessionTtl: 8 * 3600, maxPendingPerAddress: 100 }
 
+const BOUNDS: Record<keyof DeviceCodeOptions, [number, number]> = {
+  expiresIn: [1, 3600], interval: [1, 60], maxUserCodeFailures: [1, 1000], sessionTtl: [60, 30 * 86400], maxPendingPerAddress: [1, 100_000],
+}
+
+/** The config file's `options`, read with the core's option readers (errors name the key). */
 export function parseDeviceCodeOptions(raw: unknown): DeviceCodeOptions {
-  const o = (raw ?? {}) as Record<string, unknown>
-  if (typeof o !== 'object' || Array.isArray(o)) throw new Error('(options): expected object')
+  const o = option.object(raw ?? {}, '(options)')
+  option.only(o, '', Object.keys(BOUNDS))
   const out = { ...DEFAULTS }
-  const bounds: Record<keyof DeviceCodeOptions, [number, number]> = {
-    expiresIn: [1, 3600], interval: [1, 60], maxUserCodeFailures: [1, 1000], sessionTtl: [60, 30 * 86400], maxPendingPerAddress: [1, 100_000],
-  }
-  for (const [k, v] of Object.entries(o)) {
-    if (!(k in bounds)) throw new Error(`${k}: unknown key`)
-    const [min, max] = bounds[k as keyof DeviceCodeOptions]
-    if (typeof v !== 'number' || !Number.isInteger(v)) throw new Error(`${k}: expected integer`)
-    if (v < min || v > max) throw new Error(`${k}: must be between ${min} and ${max}`)
-    out[k as keyof DeviceCodeOptions] = v
-  }
+  for (const [k, v] of Object.entries(o)) out[k as keyof DeviceCodeOptions] = option.integer(v, k, ...BOUNDS[k as keyof DeviceCodeOptions])
   return out
 }
 
@@ -136,7 +132,7 @@ export default definePlugin<DeviceCodeOptions>({
 
     /** A form posted to a page: each field at most once. */
     async function readPageForm(ctx: RouteContext): Promise<FormParams> {
-      const params = await readForm(ctx.req)
+      const params = await readForm(ctx)
       for (const name of params.names()) if (params.count(name) > 1) throw new OAuthError('invalid_request', 'a form field is repeated')
       return params
     }
