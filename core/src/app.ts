@@ -107,6 +107,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     cookieKeys,
     scopes: config.scopes,
     resources: config.resources,
+    throttleWindowSeconds: config.throttle.windowSeconds,
   }
   const registry = new PluginRegistry()
   registry.container.register({ config: asValue(hostConfig), log: asValue(log) })

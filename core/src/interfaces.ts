@@ -495,6 +495,8 @@ export interface HostConfig {
   readonly scopes: ReadonlyMap<string, ScopeDefinition>
   /** Config `resources` (RFC 8707 API resources), by id. */
   readonly resources: ReadonlyMap<string, ResourceDefinition>
+  /** Seconds a brute-force counter lives (config `throttle.windowSeconds`); plugins' own limits use the same window. */
+  readonly throttleWindowSeconds?: number
 }
 
 /** A scope: what a consent page says about it, and which user claims it releases (OIDC Core §5.4). */

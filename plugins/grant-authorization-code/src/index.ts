@@ -16,6 +16,10 @@ export { redirectUriAllowed } from './redirect-uri.js'
 // For plugins that validate an authorization request outside this endpoint (PAR, RFC 9126 §2.1).
 export { parseAuthorizationRequest, AuthorizationParams, RedirectableError, UnredirectableError, type AuthorizationRequest } from './authorization-request.js'
 export { challengeOf, verifierMatches, isValidVerifier, pkceRequired, type PkceChallenge, type PkceMethod } from './pkce.js'
+// The page layout and cookie helpers, for other plugins' pages (e.g. @grantd/grant-device-code): one look, one CSP.
+export { escapeHtml, layout, setPageHeaders, errorPage, loginPage, type LoginPageInput } from './login-page.js'
+export { describeScope } from './consent-page.js'
+export { CookieSigner, newCookieValue, readCookie, setCookie, pathBelowIssuer } from './cookies.js'
 
 export interface AuthorizationCodeOptions {
   /** Seconds a login session (SSO cookie) lasts. */
