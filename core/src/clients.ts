@@ -38,6 +38,7 @@ export class ClientRegistry {
         ...(c.jwks !== undefined ? { jwks: c.jwks } : {}),
         ...(c.access_token_ttl !== undefined ? { access_token_ttl: c.access_token_ttl } : {}),
         ...(c.resources !== undefined ? { resources: [...c.resources] } : {}),
+        ...(c.dpop_bound_access_tokens !== undefined ? { dpop_bound_access_tokens: c.dpop_bound_access_tokens } : {}),
       }
       let secret: SecretVerifier | undefined
       if (c.client_secret !== undefined) {

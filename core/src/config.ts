@@ -31,6 +31,8 @@ export interface ClientConfig {
   access_token_ttl?: number
   /** RFC 8707 resources the client may ask for; absent: all. */
   resources?: string[]
+  /** RFC 9449 §5.2: token requests must carry a DPoP proof. */
+  dpop_bound_access_tokens?: boolean
 }
 
 export interface ServerConfig {
@@ -149,6 +151,7 @@ const CLIENT_KEYS = [
   'client_id', 'client_secret', 'token_endpoint_auth_method', 'grant_types', 'redirect_uris', 'scope',
   'require_pkce', 'allow_plain_pkce', 'identity_providers', 'client_name', 'jwks', 'access_token_ttl',
   'resources',
+  'dpop_bound_access_tokens',
 ]
 
 function client(v: unknown, path: string): ClientConfig {
@@ -168,6 +171,7 @@ function client(v: unknown, path: string): ClientConfig {
   if (o.client_name !== undefined) out.client_name = str(o.client_name, `${path}.client_name`)
   if (o.access_token_ttl !== undefined) out.access_token_ttl = int(o.access_token_ttl, `${path}.access_token_ttl`, 1, 86400)
   if (o.resources !== undefined) out.resources = strArray(o.resources, `${path}.resources`)
+  if (o.dpop_bound_access_tokens !== undefined) out.dpop_bound_access_tokens = bool(o.dpop_bound_access_tokens, `${path}.dpop_bound_access_tokens`)
   if (o.token_endpoint_auth_method !== undefined) {
     const m = str(o.token_endpoint_auth_method, `${path}.token_endpoint_auth_method`)
     if (!AUTH_METHODS.includes(m as ClientAuthMethod)) fail(`${path}.token_endpoint_auth_method`, `expected one of ${AUTH_METHODS.join(', ')}`)
