@@ -30,6 +30,8 @@ export interface LoadedPlugin {
   readonly dependencies: readonly string[]
   /** How many `host.claims()` hooks the plugin registered. */
   claimsHooks?: number
+  /** The `cnf` members of the plugin's `host.senderConstraint()` hooks (`jkt`). */
+  senderConstraints?: string[]
 }
 
 /** Everything the plugins registered, checked for conflicts before the server listens. */
@@ -211,6 +213,7 @@ export async function loadPlugins(refs: readonly PluginRef[], hostConfig: HostCo
         }
         const conflict = registry.senderConstraints.add(constraint)
         if (conflict) throw new ConfigError(`${where}: ${conflict}`)
+        ;(info.senderConstraints ??= []).push(...constraint.confirmationMembers)
       },
     }
     try {
