@@ -4,7 +4,8 @@ import { pathToFileURL } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import type { JSONWebKeySet } from 'jose'
 import { ConfigError } from './errors.js'
-import type { ClientAuthMethod, ResourceDefinition, ScopeDefinition } from './interfaces.js'
+import type { ClientAuthMethod, ResourceDefinition, ScopeDefinition, SigningAlg } from './interfaces.js'
+import { SIGNING_ALGS } from './keys.js'
 import { validateResources, validateScopes, validateTenantClaim } from './scopes-config.js'
 import { DEFAULT_THROTTLE, type ThrottleSettings } from './throttle.js'
 
@@ -31,6 +32,14 @@ export interface ClientConfig {
   access_token_ttl?: number
   /** RFC 8707 resources the client may ask for; absent: all. */
   resources?: string[]
+  post_logout_redirect_uris?: string[]
+  backchannel_logout_uri?: string
+  backchannel_logout_session_required?: boolean
+  frontchannel_logout_uri?: string
+  frontchannel_logout_session_required?: boolean
+  require_consent?: boolean
+  id_token_signed_response_alg?: SigningAlg
+  access_token_signed_response_alg?: SigningAlg
   /** RFC 9449 §5.2: token requests must carry a DPoP proof. */
   dpop_bound_access_tokens?: boolean
 }
@@ -151,6 +160,10 @@ const CLIENT_KEYS = [
   'client_id', 'client_secret', 'token_endpoint_auth_method', 'grant_types', 'redirect_uris', 'scope',
   'require_pkce', 'allow_plain_pkce', 'identity_providers', 'client_name', 'jwks', 'access_token_ttl',
   'resources',
+  // SPEC §10: logout and consent
+  'post_logout_redirect_uris', 'backchannel_logout_uri', 'backchannel_logout_session_required',
+  'frontchannel_logout_uri', 'frontchannel_logout_session_required', 'require_consent',
+  'id_token_signed_response_alg', 'access_token_signed_response_alg',
   'dpop_bound_access_tokens',
 ]
 
@@ -171,6 +184,13 @@ function client(v: unknown, path: string): ClientConfig {
   if (o.client_name !== undefined) out.client_name = str(o.client_name, `${path}.client_name`)
   if (o.access_token_ttl !== undefined) out.access_token_ttl = int(o.access_token_ttl, `${path}.access_token_ttl`, 1, 86400)
   if (o.resources !== undefined) out.resources = strArray(o.resources, `${path}.resources`)
+  logoutFields(o, out, path)
+  for (const field of ['id_token_signed_response_alg', 'access_token_signed_response_alg'] as const) {
+    if (o[field] === undefined) continue
+    const alg = str(o[field], `${path}.${field}`)
+    if (!(SIGNING_ALGS as readonly string[]).includes(alg)) fail(`${path}.${field}`, `"${alg}" is not an alg grantd signs with (expected one of ${SIGNING_ALGS.join(', ')})`)
+    out[field] = alg as SigningAlg
+  }
   if (o.dpop_bound_access_tokens !== undefined) out.dpop_bound_access_tokens = bool(o.dpop_bound_access_tokens, `${path}.dpop_bound_access_tokens`)
   if (o.token_endpoint_auth_method !== undefined) {
     const m = str(o.token_endpoint_auth_method, `${path}.token_endpoint_auth_method`)
@@ -200,6 +220,19 @@ function client(v: unknown, path: string): ClientConfig {
 
 const TOP_KEYS = ['issuer', 'port', 'host', 'proxy', 'keys', 'tokens', 'cookies', 'throttle', 'log', 'store', 'users', 'plugins', 'clients', 'scopes', 'resources']
 const TOKEN_KEYS = ['accessTokenTtl', 'idTokenTtl', 'codeTtl', 'refreshTokenTtl', 'refreshTokenRotation', 'refreshTokenReuseInterval', 'accessTokenFormat', 'tenantClaim']
+/** SPEC §10 client fields (RP-Initiated, Back-Channel and Front-Channel Logout 1.0, consent). */
+function logoutFields(o: Raw, out: ClientConfig, path: string): void {
+  if (o.post_logout_redirect_uris !== undefined) {
+    out.post_logout_redirect_uris = strArray(o.post_logout_redirect_uris, `${path}.post_logout_redirect_uris`)
+    out.post_logout_redirect_uris.forEach((u, i) => url(u, `${path}.post_logout_redirect_uris[${i}]`))
+  }
+  if (o.backchannel_logout_uri !== undefined) out.backchannel_logout_uri = url(o.backchannel_logout_uri, `${path}.backchannel_logout_uri`)
+  if (o.frontchannel_logout_uri !== undefined) out.frontchannel_logout_uri = url(o.frontchannel_logout_uri, `${path}.frontchannel_logout_uri`)
+  for (const k of ['backchannel_logout_session_required', 'frontchannel_logout_session_required', 'require_consent'] as const) {
+    if (o[k] !== undefined) out[k] = bool(o[k], `${path}.${k}`)
+  }
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 /** Validate a parsed config object; errors name the key path (`clients[1].redirect_uris: expected array`). */
