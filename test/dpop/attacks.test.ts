@@ -113,6 +113,31 @@ t.test('token endpoint proofs', async (t) => {
     refused(t, await tokenRequest(srv, `${await makeProof(key, { htu })}, ${await makeProof(key, { htu })}`), 'two proofs')
   })
 
+  t.test('malformed proofs are invalid_dpop_proof, never a 500', async (t) => {
+    const sign = (payload: Record<string, unknown>, header: Record<string, unknown> = {}) =>
+      new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.publicJwk, ...header }).sign(key.privateKey)
+    const base = { jti: 'm-' + Math.random(), htm: 'POST', htu, iat: now() }
+    const cases: Array<[string, string]> = [
+      ['htu a number', await sign({ ...base, htu: 5 })],
+      ['iat a string', await sign({ ...base, iat: 'now' })],
+      ['jti missing', await sign({ htm: 'POST', htu, iat: now() })],
+      ['jti an object', await sign({ ...base, jti: { a: 1 } })],
+      ['jti too long', await sign({ ...base, jti: 'j'.repeat(300) })],
+      ['htm missing', await sign({ jti: 'x-' + Math.random(), htu, iat: now() })],
+      ['exp in the past', await sign({ ...base, jti: 'e-' + Math.random(), exp: now() - 10 })],
+      ['jwk a string', unsignedProof({ alg: 'ES256', typ: 'dpop+jwt', jwk: 'key' }, base)],
+      ['jwk an array', unsignedProof({ alg: 'ES256', typ: 'dpop+jwt', jwk: [key.publicJwk] }, base)],
+      ['jwk without x', unsignedProof({ alg: 'ES256', typ: 'dpop+jwt', jwk: { kty: 'EC', crv: 'P-256', y: key.publicJwk.y } }, base)],
+      ['jwk of another curve than alg', unsignedProof({ alg: 'ES384', typ: 'dpop+jwt', jwk: key.publicJwk }, base)],
+      ['no jwk', unsignedProof({ alg: 'ES256', typ: 'dpop+jwt' }, base)],
+      ['payload not an object', `${Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.publicJwk })).toString('base64url')}.${Buffer.from('[1]').toString('base64url')}.c2ln`],
+      ['header not JSON', `${Buffer.from('{').toString('base64url')}.e30.c2ln`],
+      ['unknown crit', unsignedProof({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.publicJwk, crit: ['x-unknown'], 'x-unknown': 1 }, base)],
+      ['huge', 'a'.repeat(9000) + '.b.c'],
+    ]
+    for (const [why, proof] of cases) refused(t, await tokenRequest(srv, proof), why)
+  })
+
   t.test('dpop_bound_access_tokens: a proof is required', async (t) => {
     const auth = { authorization: basic('bound', 'bound-secret') }
     refused(t, await tokenRequest(srv, undefined, undefined, auth), 'no proof')
