@@ -8,7 +8,7 @@ import * as oauth from 'oauth4webapi'
 import { decodeJwt, generateKeyPair } from 'jose'
 import { signInAt, SPA_REDIRECT } from '../authorization-code/flow.js'
 import type { RunningServer } from '../helpers/server.js'
-import { startDpopServer } from './proofs.js'
+import { makeProof, proofKey, startDpopServer } from './proofs.js'
 
 const insecure = { [oauth.allowInsecureRequests]: true } as const
 
@@ -99,6 +99,24 @@ for (const nonces of [false, true]) {
       const owner = await withNonceRetry(async () => oauth.processRefreshTokenResponse(as, spa,
         await oauth.refreshTokenGrantRequest(as, spa, oauth.None(), refreshed.refresh_token!, { DPoP, ...insecure })))
       t.equal(owner.result.token_type, 'dpop', 'the key holder still refreshes')
+    })
+
+    t.test('a resource server judged by oauth4webapi (validateJwtAccessToken, requireDPoP) accepts the bound token', async (t) => {
+      const key = await proofKey()
+      const htu = `${srv.url}/connect/token`
+      const first = await fetch(htu, { method: 'POST', body: 'grant_type=client_credentials&scope=api', headers: {
+        'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('svc:svc-secret').toString('base64')}`, dpop: await makeProof(key, { htu }) } })
+      const nonce = first.headers.get('dpop-nonce') ?? undefined
+      const res = first.status === 200 ? first : await fetch(htu, { method: 'POST', body: 'grant_type=client_credentials&scope=api', headers: {
+        'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('svc:svc-secret').toString('base64')}`, dpop: await makeProof(key, { htu, ...(nonce ? { nonce } : {}) }) } })
+      const at = ((await res.json()) as { access_token: string }).access_token
+      const api = 'http://rs.test/orders'
+      const request = (proofKeyUsed = key) => makeProof(proofKeyUsed, { htm: 'GET', htu: api, accessToken: at })
+        .then((dpop) => new Request(api, { headers: { authorization: `DPoP ${at}`, dpop } }))
+      const claims = await oauth.validateJwtAccessToken(as, await request(), 'svc', { requireDPoP: true, ...insecure })
+      t.same(claims.cnf, { jkt: key.jkt })
+      const other = await proofKey()
+      await t.rejects(oauth.validateJwtAccessToken(as, await request(other), 'svc', { requireDPoP: true, ...insecure }), 'a proof by another key is refused by the RS library too')
     })
 
     t.test('introspection answers cnf and token_type DPoP', async (t) => {
