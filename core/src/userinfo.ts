@@ -59,7 +59,7 @@ async function bearerToken(ctx: RouteContext, constraints: SenderConstraints | u
   }
   let fromBody: string | undefined
   if (ctx.method === 'POST' && isFormContentType(ctx.get('content-type') || undefined)) {
-    const params = await readForm(ctx.req)
+    const params = await readForm(ctx)
     if (params.count('access_token') > 1) throw invalidRequest('access_token is repeated')
     fromBody = params.get('access_token')
   }
