@@ -75,6 +75,7 @@ export class SenderConstraints {
       issue: (record, ttl) => refreshTokens.issue(record, ttl),
       peek: (token) => refreshTokens.peek(token),
       revoke: (token, client) => refreshTokens.revoke(token, client),
+      rotates: (client) => refreshTokens.rotates(client),
       redeem: (token: string, client: Client, check?: (record: RefreshTokenRecord) => Promise<void> | void) =>
         refreshTokens.redeem(token, client, async (record) => {
           checkRefreshBinding(record, binding)

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { definePlugin, OAuthError, type RouteContext, type SenderBinding, type SenderResourceRequest, type SenderTokenRequest, type Store } from '@grantd/core'
+import { definePlugin, OAuthError, option, type RouteContext, type SenderBinding, type SenderResourceRequest, type SenderTokenRequest, type Store } from '@grantd/core'
 import { NonceSource } from './nonce.js'
 import { ASYMMETRIC_ALGS, checkProof, IAT_WINDOW_SECONDS, ProofError, type CheckedProof } from './proof.js'
 
@@ -20,28 +20,25 @@ export interface DpopOptions {
 const DEFAULT_ALGS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'EdDSA']
 
 function parseOptions(raw: unknown): DpopOptions {
-  const o = (raw ?? {}) as Record<string, unknown>
-  if (typeof o !== 'object' || Array.isArray(o)) throw new Error('expected an object')
-  for (const key of Object.keys(o)) {
-    if (!['algorithms', 'nonces', 'nonceLifetime', 'nonceSecret'].includes(key)) throw new Error(`${key}: unknown option`)
-  }
+  const o = option.object(raw ?? {}, '(options)')
+  option.only(o, '(options)', ['algorithms', 'nonces', 'nonceLifetime', 'nonceSecret'])
   let algorithms: readonly string[] = DEFAULT_ALGS
   if (o.algorithms !== undefined) {
-    if (!Array.isArray(o.algorithms) || o.algorithms.length === 0) throw new Error('algorithms: expected a non-empty array')
-    o.algorithms.forEach((a, i) => {
-      if (typeof a !== 'string' || !ASYMMETRIC_ALGS.includes(a)) throw new Error(`algorithms[${i}]: expected one of ${ASYMMETRIC_ALGS.join(', ')} (RFC 9449 §4.2: asymmetric only)`)
-    })
-    algorithms = [...new Set(o.algorithms as string[])]
+    const list = option.stringArray(o.algorithms, 'algorithms')
+    if (list.length === 0) option.fail('algorithms', 'expected at least one algorithm')
+    // RFC 9449 §4.2: asymmetric only — `none` and MACs are a start error.
+    list.forEach((a, i) => { if (!ASYMMETRIC_ALGS.includes(a)) option.fail(option.at('algorithms', i), `expected one of ${ASYMMETRIC_ALGS.join(', ')} (asymmetric only)`) })
+    algorithms = [...new Set(list)]
   }
-  if (o.nonces !== undefined && typeof o.nonces !== 'boolean') throw new Error('nonces: expected boolean')
-  const nonceLifetime = o.nonceLifetime ?? 300
-  if (typeof nonceLifetime !== 'number' || !Number.isInteger(nonceLifetime) || nonceLifetime < 30 || nonceLifetime > 3600) {
-    throw new Error('nonceLifetime: expected an integer number of seconds between 30 and 3600')
+  const out: DpopOptions = {
+    algorithms,
+    nonces: option.optional(o.nonces, 'nonces', option.boolean, false),
+    nonceLifetime: option.optional(o.nonceLifetime, 'nonceLifetime', (v, p) => option.integer(v, p, 30, 3600), 300),
   }
-  const out: DpopOptions = { algorithms, nonces: o.nonces === true, nonceLifetime }
   if (o.nonceSecret !== undefined) {
-    if (typeof o.nonceSecret !== 'string' || o.nonceSecret.length < 32) throw new Error('nonceSecret: expected a string of at least 32 characters')
-    out.nonceSecret = o.nonceSecret
+    const secret = option.string(o.nonceSecret, 'nonceSecret')
+    if (secret.length < 32) option.fail('nonceSecret', 'at least 32 characters')
+    out.nonceSecret = secret
   }
   return out
 }
