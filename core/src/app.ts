@@ -119,6 +119,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         throw new ConfigError(`clients[${i}].dpop_bound_access_tokens: needs a DPoP plugin (@grantd/dpop) in plugins`)
       }
     })
+    // The user service checks its backend (connection, schema version) before the server listens.
+    await registry.users?.start?.()
   } catch (err) {
     // A refused boot still releases what the plugins that did load opened (connections, timers).
     await releasePlugins(registry, log)
@@ -255,6 +257,9 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     ctx.set('Cache-Control', 'no-store')
     try {
       await withTimeout(store.ping(), READY_TIMEOUT_MS)
+      // A user service with a backend of its own (a database) is part of readiness too.
+      const usersPing = registry.users?.ping
+      if (usersPing) await withTimeout(usersPing.call(registry.users), READY_TIMEOUT_MS)
       ctx.body = { status: 'ready', store: store.name }
     } catch {
       ctx.status = 503
