@@ -118,6 +118,12 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     config.clients.forEach((c, i) => c.grant_types.forEach((g, j) => {
       if (!registry.grants.has(g)) throw new ConfigError(`clients[${i}].grant_types[${j}]: grant type "${g}" is not loaded by any plugin`)
     }))
+    // RFC 9449 §5.2: a client that must use DPoP needs the hook that checks it.
+    config.clients.forEach((c, i) => {
+      if (c.dpop_bound_access_tokens === true && !registry.senderConstraints.loaded.some((h) => h.schemes?.some((s) => s.toLowerCase() === 'dpop'))) {
+        throw new ConfigError(`clients[${i}].dpop_bound_access_tokens: needs a DPoP plugin (@grantd/dpop) in plugins`)
+      }
+    })
     // The user service checks its backend (connection, schema version) before the server listens.
     await registry.users?.start?.()
   } catch (err) {
@@ -236,7 +242,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   })
   const token = tokenEndpoint({
     registry, clientAuth, tokens, refreshTokens, settings: config.tokens, services: () => services, users: () => users,
-    claims, resources: config.resources, scopeOwners: scopeOwners(config.resources), sessions, consent,
+    claims, resources: config.resources, scopeOwners: scopeOwners(config.resources), sessions, consent, senderConstraints: registry.senderConstraints,
   })
   // Browser-based clients (the `spa` kind) call these endpoints themselves: CORS for their origins.
   const origins = browserOrigins(clients.clients.values())
@@ -245,10 +251,10 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     router.options(path, postCors)
     router.post(path, postCors, token)
   }
-  router.post(INTROSPECTION_PATH, introspectionEndpoint({ clientAuth, tokens, refreshTokens }))
+  router.post(INTROSPECTION_PATH, introspectionEndpoint({ clientAuth, tokens, refreshTokens, senderConstraints: registry.senderConstraints }))
   router.options(REVOCATION_PATH, postCors)
   router.post(REVOCATION_PATH, postCors, revocationEndpoint({ clientAuth, tokens, refreshTokens }))
-  const userinfo = userinfoEndpoint({ tokens, users: () => users, claims, clients: clients.clients })
+  const userinfo = userinfoEndpoint({ tokens, users: () => users, claims, clients: clients.clients, senderConstraints: registry.senderConstraints })
   const userinfoCors = cors(origins, 'GET, POST')
   router.options(USERINFO_PATH, userinfoCors)
   router.get(USERINFO_PATH, userinfoCors, userinfo)

@@ -103,6 +103,7 @@ async function check(args: string[]): Promise<void> {
       p.routes.length ? `routes: ${p.routes.join(', ')}` : '',
       p.provides.length ? `provides: ${p.provides.join(', ')}` : '',
       p.claimsHooks ? 'claims hook' : '',
+      p.senderConstraints ? `sender constraint (cnf: ${p.senderConstraints.join(', ')})` : '',
     ].filter(Boolean)
     out.push(`plugin ${p.name} (${p.specifier})${parts.length ? ' — ' + parts.join('; ') : ''}`)
   }

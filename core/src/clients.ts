@@ -47,6 +47,7 @@ export class ClientRegistry {
         ...(c.id_token_signed_response_alg !== undefined ? { id_token_signed_response_alg: c.id_token_signed_response_alg } : {}),
         ...(c.access_token_signed_response_alg !== undefined ? { access_token_signed_response_alg: c.access_token_signed_response_alg } : {}),
         ...(c.require_pushed_authorization_requests !== undefined ? { require_pushed_authorization_requests: c.require_pushed_authorization_requests } : {}),
+        ...(c.dpop_bound_access_tokens !== undefined ? { dpop_bound_access_tokens: c.dpop_bound_access_tokens } : {}),
       }
       let secret: SecretVerifier | undefined
       if (c.client_secret !== undefined) {

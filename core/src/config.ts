@@ -43,6 +43,8 @@ export interface ClientConfig {
   access_token_signed_response_alg?: SigningAlg
   /** RFC 9126 §6: authorization requests must come through PAR. */
   require_pushed_authorization_requests?: boolean
+  /** RFC 9449 §5.2: token requests must carry a DPoP proof. */
+  dpop_bound_access_tokens?: boolean
 }
 
 export interface ServerConfig {
@@ -120,6 +122,7 @@ const CLIENT_KEYS = [
   'frontchannel_logout_uri', 'frontchannel_logout_session_required', 'require_consent',
   'id_token_signed_response_alg', 'access_token_signed_response_alg',
   'require_pushed_authorization_requests',
+  'dpop_bound_access_tokens',
 ]
 
 function client(v: unknown, path: string): ClientConfig {
@@ -149,6 +152,7 @@ function client(v: unknown, path: string): ClientConfig {
   if (o.require_pushed_authorization_requests !== undefined) {
     out.require_pushed_authorization_requests = bool(o.require_pushed_authorization_requests, `${path}.require_pushed_authorization_requests`)
   }
+  if (o.dpop_bound_access_tokens !== undefined) out.dpop_bound_access_tokens = bool(o.dpop_bound_access_tokens, `${path}.dpop_bound_access_tokens`)
   if (o.token_endpoint_auth_method !== undefined) {
     const m = str(o.token_endpoint_auth_method, `${path}.token_endpoint_auth_method`)
     if (!AUTH_METHODS.includes(m as ClientAuthMethod)) fail(`${path}.token_endpoint_auth_method`, `expected one of ${AUTH_METHODS.join(', ')}`)

@@ -40,7 +40,7 @@ export function cors(origins: ReadonlySet<string>, methods: string): (ctx: Route
       ctx.status = 204
       return
     }
-    if (allowed) ctx.set('Access-Control-Expose-Headers', 'WWW-Authenticate')
+    if (allowed) ctx.set('Access-Control-Expose-Headers', 'WWW-Authenticate, DPoP-Nonce')
     await next()
   }
 }

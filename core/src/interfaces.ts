@@ -61,6 +61,8 @@ export interface Client {
   readonly require_consent?: boolean
   /** RFC 9126 §6: authorization requests must be pushed (PAR) first; a plain request is `invalid_request`. */
   readonly require_pushed_authorization_requests?: boolean
+  /** RFC 9449 §5.2: every token request of this client must carry a DPoP proof (needs `@grantd/dpop`). */
+  readonly dpop_bound_access_tokens?: boolean
 }
 
 /* ------------------------------------------------------------- acr_values */
@@ -427,6 +429,11 @@ export interface RefreshTokenRecord {
   readonly session?: JsonObject
   /** RFC 8707 §2.2: the resources the grant was authorized for, remembered for every refresh. */
   readonly resources?: readonly string[]
+  /**
+   * RFC 7800 confirmation the refresh token is bound to (a {@link SenderConstraint}'s, e.g. RFC 9449 §5 `jkt`
+   * for public clients): the core refuses to redeem it unless the request proves the same binding.
+   */
+  readonly cnf?: Confirmation
 }
 
 /** The refresh-token families the core keeps (rotation and reuse detection live here). */
@@ -778,6 +785,13 @@ export interface PluginHost<Options = unknown> {
    * a changed claim).
    */
   claims(hook: ClaimsHook, options?: ClaimsHookOptions): void
+  /**
+   * Sender-constrain tokens (RFC 9449 DPoP; RFC 8705 mTLS the same way): the hook checks the
+   * proof at the token endpoint, binds what is issued (`cnf`), and checks the binding at the
+   * resource endpoints the core owns (userinfo). Two hooks owning one `cnf` member or one
+   * authorization scheme is a start error.
+   */
+  senderConstraint(constraint: SenderConstraint): void
 }
 
 /** Claims the core owns in tokens and userinfo; a claims hook may never set them. */
@@ -810,6 +824,78 @@ export type ClaimsHook = (input: ClaimsHookInput) => JsonObject | undefined | vo
 export interface ClaimsHookOptions {
   /** Names the hook may return, checked at start against {@link REGISTERED_CLAIMS}. */
   readonly claims?: readonly string[]
+}
+
+/* ------------------------------------------------------- sender constraints */
+
+/**
+ * RFC 7800 `cnf` of a sender-constrained token: `{ jkt }` (RFC 9449 §6), `{ "x5t#S256" }`
+ * (RFC 8705 §3.1). Only the core sets it, from the {@link SenderConstraint}s: it is a
+ * registered claim no grant or claims hook can set.
+ */
+export type Confirmation = JsonObject
+
+/** What a {@link SenderConstraint} is asked at the token endpoint. */
+export interface SenderTokenRequest {
+  /** The request (headers such as `DPoP`; for mTLS, the TLS socket). Set response headers here (`DPoP-Nonce`). */
+  readonly ctx: RouteContext
+  /** The authenticated client. */
+  readonly client: Client
+  /** The `grant_type` of the request (already known to be loaded and allowed for the client). */
+  readonly grantType: string
+  /** The URL the request was sent to, without query: `issuer` + path (what DPoP's `htu` names). */
+  readonly url: string
+}
+
+/** A binding a {@link SenderConstraint} proved at the token endpoint. */
+export interface SenderBinding {
+  /** Members of the issued access token's `cnf` (the core merges those of every hook). */
+  readonly cnf: Confirmation
+  /** The response's `token_type` (RFC 9449 §5: `DPoP`); absent keeps `Bearer` (RFC 8705 §3 does). */
+  readonly tokenType?: string
+  /**
+   * Bind the refresh token issued with this response too (RFC 9449 §5: public clients'; a confidential
+   * client's refresh token is already bound to its credentials). The core stores `cnf` with the refresh
+   * record and refuses a redemption that does not prove the same binding (`invalid_grant`).
+   */
+  readonly bindRefreshToken?: boolean
+}
+
+/** What a {@link SenderConstraint} is asked at a protected resource the core owns (userinfo). */
+export interface SenderResourceRequest {
+  readonly ctx: RouteContext
+  /** The authorization scheme the token came with, lower-cased (`bearer` also for a form-body token, RFC 6750 §2.2). */
+  readonly scheme: string
+  /** The access token as presented (DPoP's `ath` is its hash). */
+  readonly token: string
+  /** Its verified claims; `cnf` when bound. */
+  readonly claims: AccessTokenClaims
+  /** The URL the request was sent to, without query: `issuer` + path. */
+  readonly url: string
+}
+
+/**
+ * A sender-constraint hook (RFC 9449 DPoP, RFC 8705 mTLS), registered with
+ * {@link PluginHost.senderConstraint}. The core runs it at the token endpoint after client
+ * authentication and before the grant decides (a refused proof spends no code or refresh
+ * token), and at userinfo after the access token verified. Throw `OAuthError` to refuse.
+ */
+export interface SenderConstraint {
+  /** For logs and start errors. */
+  readonly name: string
+  /** Authorization schemes (RFC 9110 §11.4) tokens are presented with at resource endpoints, e.g. `DPoP`. */
+  readonly schemes?: readonly string[]
+  /** The `cnf` members this hook sets and checks (`jkt`, `x5t#S256`): a token carrying one is checked by it. */
+  readonly confirmationMembers: readonly string[]
+  /** Token endpoint: the binding the request proves, `undefined` when it proves none (then a plain Bearer token). */
+  tokenRequest(request: SenderTokenRequest): Promise<SenderBinding | undefined> | SenderBinding | undefined
+  /**
+   * Resource endpoint: called when the token's `cnf` has one of {@link confirmationMembers} or the
+   * request used one of {@link schemes}; throw `OAuthError` (401 with a `WWW-Authenticate` challenge) to refuse.
+   */
+  resourceRequest(request: SenderResourceRequest): Promise<void> | void
+  /** `token_type` of a token bound by this hook, for introspection (RFC 9449 §6.2: `DPoP`); absent: `Bearer`. */
+  readonly tokenType?: string
 }
 
 /**

@@ -2,6 +2,7 @@ import { readAuthenticatedForm, type ClientAuthenticator } from './client-auth.j
 import { OAuthError } from './errors.js'
 import type { AccessTokenClaims, Client, JsonObject, RefreshTokenRecord, RouteContext } from './interfaces.js'
 import type { RefreshFamily } from './refresh-family.js'
+import type { SenderConstraints } from './sender-constraints.js'
 import { formatScope } from './scope.js'
 import type { TokenService } from './tokens.js'
 
@@ -11,6 +12,8 @@ export interface IntrospectionDeps {
   clientAuth: ClientAuthenticator
   tokens: TokenService
   refreshTokens: RefreshFamily
+  /** RFC 9449 §6.2: bound tokens answer their `cnf` and the hook's `token_type`. */
+  senderConstraints?: SenderConstraints
 }
 
 /** RFC 7662 §2.2: anything the caller may not learn about is simply inactive, with no other member. */
@@ -28,10 +31,10 @@ function mayIntrospectAccess(claims: AccessTokenClaims, client: Client): boolean
   return aud === client.client_id || (Array.isArray(aud) && aud.includes(client.client_id))
 }
 
-function describeAccess(claims: AccessTokenClaims): JsonObject {
+function describeAccess(claims: AccessTokenClaims, constraints: SenderConstraints | undefined): JsonObject {
   const out: JsonObject = {
     active: true,
-    token_type: 'Bearer',
+    token_type: constraints?.tokenTypeOf(claims.cnf) ?? 'Bearer',
     scope: claims.scope,
     client_id: claims.client_id,
     sub: claims.sub,
@@ -43,11 +46,13 @@ function describeAccess(claims: AccessTokenClaims): JsonObject {
   }
   if (typeof claims.auth_time === 'number') out.auth_time = claims.auth_time
   if (typeof claims.acr === 'string') out.acr = claims.acr
+  // RFC 9449 §6.2 / RFC 8705 §3.2: the resource server checks the binding with it.
+  if (typeof claims.cnf === 'object' && claims.cnf !== null && !Array.isArray(claims.cnf)) out.cnf = claims.cnf
   return out
 }
 
 function describeRefresh(record: RefreshTokenRecord, issuer: string): JsonObject {
-  return {
+  const out: JsonObject = {
     active: true,
     scope: formatScope(record.scope),
     client_id: record.client_id,
@@ -56,6 +61,8 @@ function describeRefresh(record: RefreshTokenRecord, issuer: string): JsonObject
     exp: record.exp,
     iat: record.iat,
   }
+  if (record.cnf) out.cnf = record.cnf
+  return out
 }
 
 /**
@@ -75,7 +82,7 @@ export function introspectionEndpoint(deps: IntrospectionDeps): (ctx: RouteConte
 
     const asAccess = async (): Promise<JsonObject | undefined> => {
       const claims = await deps.tokens.verifyAccessToken(token, ctx.state.issuer)
-      return claims && mayIntrospectAccess(claims, client) ? describeAccess(claims) : undefined
+      return claims && mayIntrospectAccess(claims, client) ? describeAccess(claims, deps.senderConstraints) : undefined
     }
     const asRefresh = async (): Promise<JsonObject | undefined> => {
       const record = await deps.refreshTokens.peek(token)

@@ -10,6 +10,7 @@ import type {
 } from './interfaces.js'
 import { REGISTERED_CLAIMS } from './interfaces.js'
 import type { RegisteredClaimsHook } from './claims.js'
+import { SenderConstraints } from './sender-constraints.js'
 
 export interface RouteRegistration {
   readonly plugin: string
@@ -29,6 +30,8 @@ export interface LoadedPlugin {
   readonly dependencies: readonly string[]
   /** How many `host.claims()` hooks the plugin registered. */
   claimsHooks?: number
+  /** The `cnf` members of the plugin's `host.senderConstraint()` hooks (`jkt`). */
+  senderConstraints?: string[]
 }
 
 /** Everything the plugins registered, checked for conflicts before the server listens. */
@@ -41,6 +44,8 @@ export class PluginRegistry {
   readonly discovery: Array<(issuer: string) => JsonObject> = []
   /** `host.claims()` hooks in load order (SPEC §11). */
   readonly claimsHooks: RegisteredClaimsHook[] = []
+  /** `host.senderConstraint()` hooks (RFC 9449 DPoP, RFC 8705 mTLS). */
+  readonly senderConstraints = new SenderConstraints()
   readonly loaded: LoadedPlugin[] = []
   readonly container: AwilixContainer<Services>
   store: Store | undefined
@@ -201,6 +206,14 @@ export async function loadPlugins(refs: readonly PluginRef[], hostConfig: HostCo
         if (refused.length > 0) throw new ConfigError(`${where}: claims hook may not set registered claim(s) ${refused.join(', ')}`)
         registry.claimsHooks.push({ plugin: plugin.name, hook })
         info.claimsHooks = (info.claimsHooks ?? 0) + 1
+      },
+      senderConstraint(constraint) {
+        if (typeof constraint?.tokenRequest !== 'function' || typeof constraint.resourceRequest !== 'function' || !Array.isArray(constraint.confirmationMembers)) {
+          throw new ConfigError(`${where}: host.senderConstraint() needs tokenRequest, resourceRequest and confirmationMembers`)
+        }
+        const conflict = registry.senderConstraints.add(constraint)
+        if (conflict) throw new ConfigError(`${where}: ${conflict}`)
+        ;(info.senderConstraints ??= []).push(...constraint.confirmationMembers)
       },
     }
     try {

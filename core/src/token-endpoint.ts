@@ -9,6 +9,7 @@ import type {
 } from './interfaces.js'
 import type { PluginRegistry } from './plugin-loader.js'
 import type { RefreshFamily } from './refresh-family.js'
+import type { IssueBinding, SenderConstraints } from './sender-constraints.js'
 import { checkResourceIndicator, decideAudience } from './resources.js'
 import { formatScope, isSubset, parseScope } from './scope.js'
 import type { TokenService } from './tokens.js'
@@ -33,6 +34,8 @@ export interface TokenEndpointDeps {
   sessions: SessionManager
   /** The grant families a client holds for a user (revoking consent revokes them). */
   consent: ConsentStore
+  /** The plugins' sender-constraint hooks (RFC 9449 DPoP): proof checked before the grant decides, binding issued with the tokens. */
+  senderConstraints?: SenderConstraints
 }
 
 /** Parameters the core itself reads; everything else must be declared by the grant. */
@@ -101,6 +104,11 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
     // RFC 8707 §2: one resource per token request here (repeats were refused above); checked before the grant spends anything.
     const resource = params.get('resource')
     if (resource !== undefined) checkResourceIndicator(client, resource, deps.resources)
+    // RFC 9449 §5: the proof is checked before the grant spends a code or a refresh token; a bound refresh
+    // token then redeems only with the same key (the guard runs before it is spent).
+    const binding = await deps.senderConstraints?.atTokenEndpoint({ ctx, client, grantType: grant.type, url: `${ctx.state.issuer}${ctx.path}` })
+    const services = deps.services()
+    const guarded = deps.senderConstraints ? { ...services, refreshTokens: deps.senderConstraints.guardRefreshTokens(services.refreshTokens, binding) } : services
 
     const grantRequest: GrantRequest = {
       grantType: grant.type,
@@ -110,13 +118,13 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
       acr,
       issuer: ctx.state.issuer,
       clientIp: ctx.state.clientIp,
-      services: deps.services(),
+      services: guarded,
       ...(resource !== undefined ? { resource } : {}),
     }
     const decided = await grant.handle(grantRequest)
     // A result starts as a failure: a handler that decides nothing grants nothing.
     if (!decided) throw new OAuthError('invalid_grant', 'the grant was not accepted')
-    ctx.body = await issue(deps, { issuer: ctx.state.issuer, client, grant: decided, grantType: grant.type, resource, acr })
+    ctx.body = await issue(deps, { issuer: ctx.state.issuer, client, grant: decided, grantType: grant.type, resource, acr, binding })
   }
 }
 
@@ -129,6 +137,8 @@ interface IssueInput {
   resource: string | undefined
   /** The request's parsed acr_values; the grant's `context` wins when it has one. */
   acr: AcrContext
+  /** What the sender-constraint hooks proved (RFC 9449 `cnf.jkt`); absent: a Bearer token. */
+  binding: IssueBinding | undefined
 }
 
 /** Fosite's PopulateTokenEndpointResponse: the core alone mints and stores tokens. */
@@ -195,10 +205,11 @@ async function issue(deps: TokenEndpointDeps, input: IssueInput): Promise<JsonOb
     ...(Object.keys(accessClaims).length > 0 ? { claims: accessClaims } : {}),
     ...(idOptions?.authTime !== undefined ? { authTime: idOptions.authTime } : {}),
     ...(idOptions?.acr ? { acr: idOptions.acr } : {}),
+    ...(input.binding ? { cnf: input.binding.cnf } : {}),
   })
   const body: JsonObject = { ...(grant.extra ?? {}) }
   body.access_token = accessToken
-  body.token_type = 'Bearer'
+  body.token_type = input.binding?.tokenType ?? 'Bearer'
   body.expires_in = ttl
   body.scope = scopeText
 
@@ -214,6 +225,8 @@ async function issue(deps: TokenEndpointDeps, input: IssueInput): Promise<JsonOb
       session: { ...(grant.session ?? {}), ...(sid !== undefined ? { sid } : {}), ...(idOptions?.authTime !== undefined ? { auth_time: idOptions.authTime } : {}), ...(idOptions?.acr ? { acr: idOptions.acr } : {}) },
       // RFC 8707 §2.2: later refreshes may ask for any resource of the original authorization.
       ...(target.authorized.length > 0 ? { resources: target.authorized } : {}),
+      // RFC 9449 §5: a public client's refresh token is bound to the key its proofs use.
+      ...(input.binding?.bindRefreshToken ? { cnf: input.binding.cnf } : {}),
     }, settings.refreshTokenTtl)
     // A new family (not a refresh continuing one): remember it for consent revocation.
     if (grant.grantId === undefined || typeof grant.sid === 'string') await deps.consent.recordGrant(subject, client.client_id, grantId)

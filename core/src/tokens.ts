@@ -7,7 +7,7 @@ import type {
 } from './interfaces.js'
 
 /** Claims a grant plugin may not set on an access token: the core owns them (RFC 9068 §2.2). */
-const RESERVED = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'scope', 'gid', 'auth_time', 'acr'])
+const RESERVED = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'scope', 'gid', 'auth_time', 'acr', 'cnf'])
 
 export interface AccessTokenInput {
   issuer: string
@@ -20,6 +20,8 @@ export interface AccessTokenInput {
   claims?: JsonObject
   authTime?: number
   acr?: string
+  /** RFC 7800 confirmation from the sender-constraint hooks (RFC 9449 §6.1 `jkt`); only the core sets it. */
+  cnf?: JsonObject
 }
 
 export interface IdTokenInput {
@@ -136,6 +138,7 @@ export class TokenService implements TokenVerifier, TokenIssuer {
     if (input.grantId) payload.gid = input.grantId
     if (input.authTime !== undefined) payload.auth_time = input.authTime
     if (input.acr) payload.acr = input.acr
+    if (input.cnf) payload.cnf = input.cnf
     return signClaims(payload, this.signerFor(input.client, 'at'))
   }
 

@@ -2,6 +2,7 @@ import { OAuthError } from './errors.js'
 import { isFormContentType, readForm } from './form-body.js'
 import type { ClaimsRelease } from './claims.js'
 import type { Client, JsonObject, RouteContext, UserService } from './interfaces.js'
+import type { SenderConstraints } from './sender-constraints.js'
 import type { TokenService } from './tokens.js'
 
 export const USERINFO_PATH = '/connect/userinfo'
@@ -12,10 +13,14 @@ export interface UserinfoDeps {
   /** Scope → claims release and the plugins' claims hooks (SPEC §11). */
   claims: ClaimsRelease
   clients: ReadonlyMap<string, Client>
+  /** Sender-constraint hooks (RFC 9449 DPoP): other schemes than Bearer, and the binding check of bound tokens. */
+  senderConstraints?: SenderConstraints
 }
 
 /** RFC 6750 §2.1 b64token. */
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
+/** Any scheme with an RFC 6750-style token68 (RFC 9449 §7.1 `DPoP`); only schemes a sender-constraint hook owns are accepted. */
+const SCHEME_TOKEN = /^([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*) +([A-Za-z0-9\-._~+/]+=*) *$/
 
 /** RFC 6750 §3: the challenge; `error` only when the request carried a token (§3.1). */
 function challenge(error?: string, description?: string, extra = ''): Record<string, string> {
@@ -38,13 +43,19 @@ function invalidRequest(description: string): OAuthError {
  * form POST, the `access_token` body parameter (§2.2). Two methods at once is
  * `invalid_request` (§2); the query string (§2.3) is not accepted: URLs end up in logs.
  */
-async function bearerToken(ctx: RouteContext): Promise<string> {
+async function bearerToken(ctx: RouteContext, constraints: SenderConstraints | undefined): Promise<{ token: string; scheme: string }> {
   const header = ctx.get('authorization')
   let fromHeader: string | undefined
+  let scheme = 'bearer'
   if (header !== '') {
     const match = BEARER.exec(header)
+    const other = match ? undefined : SCHEME_TOKEN.exec(header)
     if (match) fromHeader = match[1]!
     else if (/^bearer\b/i.test(header)) throw invalidRequest('malformed Bearer authorization header')
+    else if (other && constraints?.hasScheme(other[1]!.toLowerCase())) {
+      fromHeader = other[2]!
+      scheme = other[1]!.toLowerCase()
+    }
   }
   let fromBody: string | undefined
   if (ctx.method === 'POST' && isFormContentType(ctx.get('content-type') || undefined)) {
@@ -55,7 +66,7 @@ async function bearerToken(ctx: RouteContext): Promise<string> {
   if (fromHeader !== undefined && fromBody !== undefined) throw invalidRequest('use one way to send the access token')
   const token = fromHeader ?? fromBody
   if (token === undefined) throw new OAuthError('invalid_token', 'an access token is required', { status: 401, headers: challenge() })
-  return token
+  return { token, scheme }
 }
 
 /**
@@ -67,9 +78,11 @@ export function userinfoEndpoint(deps: UserinfoDeps): (ctx: RouteContext) => Pro
   return async function userinfo(ctx: RouteContext): Promise<void> {
     ctx.set('Cache-Control', 'no-store')
     ctx.set('Pragma', 'no-cache')
-    const token = await bearerToken(ctx)
+    const { token, scheme } = await bearerToken(ctx, deps.senderConstraints)
     const claims = await deps.tokens.verifyAccessToken(token, ctx.state.issuer)
     if (!claims) throw invalidToken('the access token is invalid, expired or revoked')
+    // RFC 9449 §7.1: a bound token proves its key here; fails closed for a binding no hook can check.
+    await deps.senderConstraints?.atResource({ ctx, scheme, token, claims, url: `${ctx.state.issuer}${ctx.path}` })
     ctx.state.clientId = claims.client_id
     const scopes = claims.scope.split(' ').filter((s) => s !== '')
     if (!scopes.includes('openid')) {
