@@ -15,6 +15,10 @@ import { pino } from 'pino'
 import { createLogger } from '../core/dist/logger.js'
 import { parseForm } from '../core/dist/form-body.js'
 import { isSubset, parseScope } from '../core/dist/scope.js'
+import { JwsSigner } from '../core/dist/jws.js'
+import { KeySet } from '../core/dist/keys.js'
+import { TokenService } from '../core/dist/tokens.js'
+import type { Client, Store } from '../core/dist/interfaces.js'
 import { hasTaskset } from './lib/machine.js'
 import { isoDate, round } from './lib/stats.js'
 
@@ -77,7 +81,7 @@ const allowed = new Set(['api'])
 measure('scope parse + subset check', 200_000, () => isSubset(parseScope('api')!, allowed))
 measure('randomUUID (jti)', 200_000, () => randomUUID())
 
-// Signing: jose is the only way tokens are signed; which of its entry points, with which key type.
+// Signing: jose's entry points (how grantd signed before core/src/jws.ts), and node:crypto (now).
 const { privateKey } = await generateKeyPair('ES256')
 const keyObject = KeyObject.from(privateKey)
 const header = { alg: 'ES256', kid: 'bench-key', typ: 'at+jwt' }
@@ -87,10 +91,35 @@ const claims = (): Record<string, unknown> => {
   return { iss: 'http://127.0.0.1:4000', sub: 'svc', aud: 'svc', client_id: 'svc', scope: 'api', iat: now, exp: now + 300, jti: randomUUID() }
 }
 for (let rep = 0; rep < 3; rep++) {
-  await measureAsync('sign: jose CompactSign + CryptoKey (now)', 10_000, () => new CompactSign(utf8.encode(JSON.stringify(claims()))).setProtectedHeader(header).sign(privateKey))
-  await measureAsync('sign: jose SignJWT + CryptoKey (before)', 10_000, () => new SignJWT(claims()).setProtectedHeader(header).sign(privateKey))
+  await measureAsync('sign: jose CompactSign + CryptoKey (before jws.ts)', 10_000, () => new CompactSign(utf8.encode(JSON.stringify(claims()))).setProtectedHeader(header).sign(privateKey))
+  await measureAsync('sign: jose SignJWT + CryptoKey (before CompactSign)', 10_000, () => new SignJWT(claims()).setProtectedHeader(header).sign(privateKey))
   await measureAsync('sign: jose SignJWT + KeyObject', 10_000, () => new SignJWT(claims()).setProtectedHeader(header).sign(keyObject))
 }
+for (const alg of ['ES256', 'RS256'] as const) {
+  const { privateKey: key } = await generateKeyPair(alg)
+  const signer = new JwsSigner(key, { alg, kid: 'bench-key', typ: 'at+jwt' })
+  const h = { alg, kid: 'bench-key', typ: 'at+jwt' }
+  for (let rep = 0; rep < 2; rep++) {
+    measure(`sign ${alg}: jws.ts JwsSigner, node:crypto (now)`, alg === 'ES256' ? 10_000 : 1_000, () => signer.sign(JSON.stringify(claims())))
+    await measureAsync(`sign ${alg}: jose CompactSign + CryptoKey (before)`, alg === 'ES256' ? 10_000 : 1_000, () => new CompactSign(utf8.encode(JSON.stringify(claims()))).setProtectedHeader(h).sign(key))
+  }
+}
+// The token service around the signer: claims, the time-claim check, at_hash.
+const keySet = await KeySet.generate()
+const noStore = {} as Store
+const tokenService = new TokenService(keySet, noStore, { accessTokenTtl: 300, idTokenTtl: 300, codeTtl: 60, refreshTokenTtl: 2592000, refreshTokenRotation: true, refreshTokenReuseInterval: 0, accessTokenFormat: 'jwt' })
+const client = { client_id: 'web', id_token_signed_response_alg: 'ES256' } as unknown as Client
+const accessToken = await tokenService.signAccessToken({ issuer: 'http://127.0.0.1:4000', client, subject: 'u-alice', scope: 'openid api', audience: 'web', ttl: 300 })
+const idClaims = { name: 'Alice', email: 'alice@example.com', email_verified: true, preferred_username: 'alice' }
+for (let rep = 0; rep < 2; rep++) {
+  await measureAsync('TokenService.signAccessToken ES256', 10_000, () => tokenService.signAccessToken({ issuer: 'http://127.0.0.1:4000', client, subject: 'u-alice', scope: 'openid api', audience: 'web', ttl: 300, grantId: 'g' }))
+  await measureAsync('TokenService.signId ES256 with at_hash', 10_000, () => tokenService.signId({ issuer: 'http://127.0.0.1:4000', client, subject: 'u-alice', claims: idClaims, options: { nonce: 'n', authTime: 1, amr: ['pwd'] }, accessToken, ttl: 300 }))
+}
+measure('at_hash: createHash (before)', 200_000, () => { const d = createHash('sha256').update(accessToken).digest(); return d.subarray(0, d.length / 2).toString('base64url') })
+measure('at_hash: crypto.hash one-shot', 200_000, () => { const d = hash('sha256', accessToken, 'buffer'); return d.subarray(0, d.length / 2).toString('base64url') })
+measure('secretKey: createHash base64url (before)', 200_000, () => createHash('sha256').update('a-32-byte-random-code-aaaaaaaaaaaaaaaaaaaaa').digest('base64url'))
+measure('secretKey: crypto.hash base64url', 200_000, () => hash('sha256', 'a-32-byte-random-code-aaaaaaaaaaaaaaaaaaaaa', 'base64url'))
+
 const signAlg = { name: 'ECDSA', hash: 'SHA-256' }
 const signingInput = utf8.encode('x'.repeat(330))
 await measureAsync('sign: crypto.subtle.sign alone (under jose)', 10_000, () => crypto.subtle.sign(signAlg, privateKey, signingInput))

@@ -15,7 +15,7 @@ import { ConfigError, OAuthError, StoreUnavailableError } from './errors.js'
 import type { GrantServices, HostConfig, Logger, RequestState, RouteContext, UserService } from './interfaces.js'
 import { INTROSPECTION_PATH, introspectionEndpoint } from './introspection.js'
 import { IssuerResolver, ProxyTrust } from './issuer.js'
-import { KeySet } from './keys.js'
+import { checkClientAlgs, KeySet, missingRs256Warning } from './keys.js'
 import { createLogger } from './logger.js'
 import { loadPlugins, PluginRegistry } from './plugin-loader.js'
 import { RefreshFamily } from './refresh-family.js'
@@ -75,11 +75,15 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   if (!keys) {
     if (config.keys) keys = await KeySet.fromFile(config.keys.file)
     else {
-      const generated = await KeySet.generate('ES256')
+      const generated = await KeySet.generate()
       keys = generated
-      bootWarnings.push(() => log.warn({ kid: generated.signing.kid }, 'no keys configured: using an ephemeral ES256 key; tokens will not survive a restart'))
+      bootWarnings.push(() => log.warn({ kids: generated.keys.map((k) => k.kid) }, 'no keys configured: using ephemeral ES256 and RS256 keys; tokens will not survive a restart'))
     }
   }
+  // OIDC Core §15.1: a client's algs must have keys; RS256 should always be there for ID tokens.
+  checkClientAlgs(config.clients, keys)
+  const noRs256 = missingRs256Warning(keys)
+  if (noRs256) bootWarnings.push(() => log.warn({ algs: keys.algs }, noRs256))
   let cookieKeys = config.cookies.keys
   if (cookieKeys.length === 0) {
     cookieKeys = [randomBytes(32).toString('base64url')]

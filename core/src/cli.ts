@@ -10,7 +10,7 @@ import { scaffoldPlugin } from './plugin-scaffold.js'
 const USAGE = `usage:
   grantd start  [--config FILE] [--port N] [--host ADDR]
   grantd check  [--config FILE]
-  grantd keys generate [--alg ES256|ES384|RS256|PS256|EdDSA] --out FILE
+  grantd keys generate [--alg ES256|ES384|RS256|PS256|EdDSA] --out FILE   (default: ES256 and RS256)
   grantd hash-secret [SECRET]     (reads stdin when SECRET is absent)
   grantd new plugin NAME [--dir DIR]   (a grant plugin package with a passing test)
 env: GRANTD_CONFIG, PORT, REDIS_URL`
@@ -80,7 +80,7 @@ async function check(args: string[]): Promise<void> {
   const server = await createServer(config, { log: silent })
   const out: string[] = [`config ok: ${resolve(values.config ?? process.env.GRANTD_CONFIG ?? '')}`]
   out.push(`issuer: ${config.issuer ?? '(derived per request from Host)'}`)
-  out.push(`keys: ${server.keys.ephemeral ? 'ephemeral ES256 (no keys.file)' : `${server.keys.jwks.keys.length} from ${config.keys?.file}`}; signing ${server.keys.signing.alg} kid=${server.keys.signing.kid}`)
+  out.push(`keys: ${server.keys.ephemeral ? `ephemeral ${server.keys.algs.join(' and ')} (no keys.file)` : `${server.keys.jwks.keys.length} from ${config.keys?.file}`}; signing ${server.keys.signing.alg} kid=${server.keys.signing.kid}`)
   for (const p of server.registry.loaded) {
     const parts = [
       p.grants.length ? `grants: ${p.grants.join(', ')}` : '',
@@ -98,12 +98,14 @@ async function check(args: string[]): Promise<void> {
 async function keys(args: string[]): Promise<void> {
   const [sub, ...rest] = args
   if (sub !== 'generate') die(`unknown keys command "${sub ?? ''}"\n${USAGE}`, 2)
-  const { values } = parseArgs({ args: rest, options: { alg: { type: 'string', default: 'ES256' }, out: { type: 'string' } } })
+  const { values } = parseArgs({ args: rest, options: { alg: { type: 'string' }, out: { type: 'string' } } })
   if (!values.out) die('keys generate: --out FILE is required')
-  if (!(SIGNING_ALGS as readonly string[]).includes(values.alg!)) die(`keys generate: --alg must be one of ${SIGNING_ALGS.join(', ')}`)
+  if (values.alg !== undefined && !(SIGNING_ALGS as readonly string[]).includes(values.alg)) die(`keys generate: --alg must be one of ${SIGNING_ALGS.join(', ')}`)
+  // OIDC Core §15.1: without --alg, ES256 (signs access tokens) and RS256 (ID tokens' default).
+  const algs: SigningAlg[] = values.alg !== undefined ? [values.alg as SigningAlg] : ['ES256', 'RS256']
   try {
-    const jwk = await writePrivateJwks(resolve(values.out), values.alg as SigningAlg)
-    process.stdout.write(`wrote ${values.alg} key ${jwk.kid} to ${values.out}\n`)
+    const jwks = await writePrivateJwks(resolve(values.out), algs)
+    process.stdout.write(`wrote ${jwks.map((j) => `${j.alg} key ${j.kid}`).join(' and ')} to ${values.out}\n`)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') die(`keys generate: ${values.out} exists; refusing to overwrite`)
     throw err

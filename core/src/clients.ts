@@ -35,6 +35,8 @@ export class ClientRegistry {
         ...(c.client_name !== undefined ? { client_name: c.client_name } : {}),
         ...(c.jwks !== undefined ? { jwks: c.jwks } : {}),
         ...(c.access_token_ttl !== undefined ? { access_token_ttl: c.access_token_ttl } : {}),
+        ...(c.id_token_signed_response_alg !== undefined ? { id_token_signed_response_alg: c.id_token_signed_response_alg } : {}),
+        ...(c.access_token_signed_response_alg !== undefined ? { access_token_signed_response_alg: c.access_token_signed_response_alg } : {}),
       }
       let secret: SecretVerifier | undefined
       if (c.client_secret !== undefined) {

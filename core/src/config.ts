@@ -4,7 +4,8 @@ import { pathToFileURL } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import type { JSONWebKeySet } from 'jose'
 import { ConfigError } from './errors.js'
-import type { ClientAuthMethod } from './interfaces.js'
+import type { ClientAuthMethod, SigningAlg } from './interfaces.js'
+import { SIGNING_ALGS } from './keys.js'
 import { DEFAULT_THROTTLE, type ThrottleSettings } from './throttle.js'
 
 /** One `plugins[]` / `store` / `users` entry: a module specifier and its options. */
@@ -28,6 +29,8 @@ export interface ClientConfig {
   client_name?: string
   jwks?: JSONWebKeySet
   access_token_ttl?: number
+  id_token_signed_response_alg?: SigningAlg
+  access_token_signed_response_alg?: SigningAlg
 }
 
 export interface ServerConfig {
@@ -140,6 +143,7 @@ const AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'clien
 const CLIENT_KEYS = [
   'client_id', 'client_secret', 'token_endpoint_auth_method', 'grant_types', 'redirect_uris', 'scope',
   'require_pkce', 'allow_plain_pkce', 'identity_providers', 'client_name', 'jwks', 'access_token_ttl',
+  'id_token_signed_response_alg', 'access_token_signed_response_alg',
 ]
 
 function client(v: unknown, path: string): ClientConfig {
@@ -158,6 +162,12 @@ function client(v: unknown, path: string): ClientConfig {
   if (o.client_secret !== undefined) out.client_secret = str(o.client_secret, `${path}.client_secret`)
   if (o.client_name !== undefined) out.client_name = str(o.client_name, `${path}.client_name`)
   if (o.access_token_ttl !== undefined) out.access_token_ttl = int(o.access_token_ttl, `${path}.access_token_ttl`, 1, 86400)
+  for (const field of ['id_token_signed_response_alg', 'access_token_signed_response_alg'] as const) {
+    if (o[field] === undefined) continue
+    const alg = str(o[field], `${path}.${field}`)
+    if (!(SIGNING_ALGS as readonly string[]).includes(alg)) fail(`${path}.${field}`, `"${alg}" is not an alg grantd signs with (expected one of ${SIGNING_ALGS.join(', ')})`)
+    out[field] = alg as SigningAlg
+  }
   if (o.token_endpoint_auth_method !== undefined) {
     const m = str(o.token_endpoint_auth_method, `${path}.token_endpoint_auth_method`)
     if (!AUTH_METHODS.includes(m as ClientAuthMethod)) fail(`${path}.token_endpoint_auth_method`, `expected one of ${AUTH_METHODS.join(', ')}`)

@@ -19,6 +19,9 @@ export type JsonObject = { [key: string]: JsonValue }
 /** How a client authenticates at the token endpoint (RFC 7591 `token_endpoint_auth_method`). */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'
 
+/** A JWS alg grantd signs with (RFC 7518 §3.1, RFC 8037 §3.1). */
+export type SigningAlg = 'ES256' | 'ES384' | 'RS256' | 'PS256' | 'EdDSA'
+
 /** A registered client, as configured (RFC 7591 field names) and normalised at boot. */
 export interface Client {
   readonly client_id: string
@@ -38,6 +41,10 @@ export interface Client {
   readonly jwks?: JSONWebKeySet
   /** Per-client override of `tokens.accessTokenTtl`. */
   readonly access_token_ttl?: number
+  /** RFC 7591: the ID tokens' alg; absent: RS256 when a key has it, else the first key's (OIDC Core §15.1). */
+  readonly id_token_signed_response_alg?: SigningAlg
+  /** The access tokens' alg (named like RFC 7591's fields); absent: the first signing key's. */
+  readonly access_token_signed_response_alg?: SigningAlg
   /** Whether the client holds a secret or keys (RFC 6749 §2.1). */
   readonly confidential: boolean
 }

@@ -1,19 +1,26 @@
-import type { webcrypto } from 'node:crypto'
+import { KeyObject, type webcrypto } from 'node:crypto'
 type CryptoKey = webcrypto.CryptoKey
 import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
 import { ConfigError } from './errors.js'
 
-export type SigningAlg = 'ES256' | 'ES384' | 'RS256' | 'PS256' | 'EdDSA'
+import type { ClientConfig } from './config.js'
+import type { SigningAlg } from './interfaces.js'
+export type { SigningAlg }
 export const SIGNING_ALGS: readonly SigningAlg[] = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']
 
 export interface SigningKey {
   readonly kid: string
   readonly alg: SigningAlg
   readonly privateKey: CryptoKey
+  /** The same private key as a node:crypto KeyObject, made once here: what jws.ts signs with. */
+  readonly keyObject: KeyObject
   readonly publicJwk: JWK
 }
+
+/** OIDC Core §15.1 / Discovery §3: RS256 must always be available for ID tokens. */
+export const ID_TOKEN_DEFAULT_ALG: SigningAlg = 'RS256'
 
 /**
  * The server's signing keys. The first key signs; every key is published, so rotation
@@ -21,6 +28,8 @@ export interface SigningKey {
  */
 export class KeySet {
   readonly signing: SigningKey
+  /** Every key, in file order. */
+  readonly keys: readonly SigningKey[]
   readonly jwks: { keys: JWK[] }
   /** Serialised once: the JWKS endpoint answers with these bytes. */
   readonly jwksJson: string
@@ -30,14 +39,27 @@ export class KeySet {
   constructor(keys: readonly SigningKey[], ephemeral: boolean) {
     if (keys.length === 0) throw new ConfigError('keys: the key set is empty')
     this.signing = keys[0]!
+    this.keys = [...keys]
     this.jwks = { keys: keys.map((k) => k.publicJwk) }
     this.jwksJson = JSON.stringify(this.jwks)
     this.algs = [...new Set(keys.map((k) => k.alg))]
     this.ephemeral = ephemeral
   }
 
-  static async generate(alg: SigningAlg = 'ES256'): Promise<KeySet> {
-    return new KeySet([await toSigningKey(await generatePrivateJwk(alg), 'keys')], true)
+  /**
+   * Ephemeral keys. Without an alg: ES256 (first, so it signs access tokens) and RS256
+   * (ID tokens' default, OIDC Core §15.1).
+   */
+  static async generate(alg?: SigningAlg): Promise<KeySet> {
+    const algs: SigningAlg[] = alg ? [alg] : ['ES256', ID_TOKEN_DEFAULT_ALG]
+    const keys: SigningKey[] = []
+    for (const a of algs) keys.push(await toSigningKey(await generatePrivateJwk(a), 'keys'))
+    return new KeySet(keys, true)
+  }
+
+  /** The first key with this alg: the one that signs tokens a client asked to get in it. */
+  forAlg(alg: string): SigningKey | undefined {
+    return this.keys.find((k) => k.alg === alg)
   }
 
   static async fromFile(file: string): Promise<KeySet> {
@@ -56,6 +78,28 @@ export class KeySet {
     if (kids.size !== out.length) throw new ConfigError('keys.file: two keys share a kid')
     return new KeySet(out, false)
   }
+}
+
+/**
+ * Boot check: an alg a client asks for (`id_token_signed_response_alg`,
+ * `access_token_signed_response_alg`) must have a key, else the start fails naming it.
+ */
+export function checkClientAlgs(clients: readonly ClientConfig[], keys: KeySet): void {
+  clients.forEach((c, i) => {
+    for (const field of ['id_token_signed_response_alg', 'access_token_signed_response_alg'] as const) {
+      const alg = c[field]
+      if (alg !== undefined && !keys.forAlg(alg)) {
+        throw new ConfigError(`clients[${i}].${field}: no signing key has alg ${alg} (the keys have ${keys.algs.join(', ')}); add one with grantd keys generate --alg ${alg}`)
+      }
+    }
+  })
+}
+
+/** The boot warning for a key set without RS256 (OIDC Core §15.1), saying how to add one; undefined when it has one. */
+export function missingRs256Warning(keys: KeySet): string | undefined {
+  if (keys.forAlg(ID_TOKEN_DEFAULT_ALG)) return undefined
+  return `no RS256 key: ID tokens default to ${keys.signing.alg}, and clients that expect OpenID Connect's default RS256 (OIDC Core §15.1) reject them; ` +
+    'add one: grantd keys generate --alg RS256 --out rs256.json, then copy its key into keys.file\'s "keys" after the first key (the first keeps signing access tokens)'
 }
 
 function algFor(jwk: JWK): SigningAlg | undefined {
@@ -79,7 +123,7 @@ async function toSigningKey(jwk: JWK, path: string): Promise<SigningKey> {
   }
   const pub = publicMembers(jwk)
   const kid = jwk.kid ?? (await calculateJwkThumbprint(pub))
-  return { kid, alg, privateKey, publicJwk: { ...pub, kid, alg, use: 'sig' } }
+  return { kid, alg, privateKey, keyObject: KeyObject.from(privateKey), publicJwk: { ...pub, kid, alg, use: 'sig' } }
 }
 
 /** A whitelist of public members per key type, so no private member can reach the JWKS. */
@@ -99,10 +143,14 @@ export async function generatePrivateJwk(alg: SigningAlg): Promise<JWK> {
   return { ...jwk, kid, alg, use: 'sig' }
 }
 
-/** `grantd keys generate`: write a private JWK set (mode 0600). */
-export async function writePrivateJwks(file: string, alg: SigningAlg): Promise<JWK> {
-  const jwk = await generatePrivateJwk(alg)
+/**
+ * `grantd keys generate`: write a private JWK set (mode 0600), one key per alg in this
+ * order (the first signs access tokens).
+ */
+export async function writePrivateJwks(file: string, algs: SigningAlg | readonly SigningAlg[]): Promise<JWK[]> {
+  const jwks: JWK[] = []
+  for (const alg of typeof algs === 'string' ? [algs] : algs) jwks.push(await generatePrivateJwk(alg))
   await mkdir(dirname(file), { recursive: true })
-  await writeFile(file, JSON.stringify({ keys: [jwk] }, null, 2) + '\n', { mode: 0o600, flag: 'wx' })
-  return jwk
+  await writeFile(file, JSON.stringify({ keys: jwks }, null, 2) + '\n', { mode: 0o600, flag: 'wx' })
+  return jwks
 }

@@ -68,7 +68,7 @@ t.test('grantd check on a good config prints what it loaded', async (t) => {
   t.equal(res.stderr, '')
   t.match(res.stdout, /^config ok: .*test\/fixtures\/core\/good\.json$/m)
   t.match(res.stdout, /^issuer: http:\/\/127\.0\.0\.1:4000$/m)
-  t.match(res.stdout, /^keys: ephemeral ES256 \(no keys\.file\); signing ES256 kid=\S+$/m)
+  t.match(res.stdout, /^keys: ephemeral ES256 and RS256 \(no keys\.file\); signing ES256 kid=\S+$/m)
   t.match(res.stdout, /^plugin store-memory \(@grantd\/store-memory\)/m)
   t.match(res.stdout, /^plugin grant-client-credentials \(@grantd\/grant-client-credentials\) — grants: client_credentials$/m)
   t.match(res.stdout, /^plugin test-slow-route \(\.\/slow-route\.mjs\) — routes: GET \/test\/slow$/m)
