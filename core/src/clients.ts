@@ -12,9 +12,10 @@ export interface RegisteredClient {
   readonly keys?: ReturnType<typeof createLocalJWKSet>
 }
 
-/** Clients from config, normalised once at boot. */
+/** Clients from config, normalised at boot and on each reload. */
 export class ClientRegistry {
-  private readonly byId = new Map<string, RegisteredClient>()
+  private byId = new Map<string, RegisteredClient>()
+  /** One Map for the server's life: plugins keep it (host.config.clients), a reload refills it. */
   readonly clients = new Map<string, Client>()
 
   constructor(configs: readonly ClientConfig[]) {
@@ -57,6 +58,16 @@ export class ClientRegistry {
       this.byId.set(c.client_id, { client, ...(secret ? { secret } : {}), ...(keys ? { keys } : {}) })
       this.clients.set(c.client_id, client)
     })
+  }
+
+  /**
+   * Switch to the clients of a registry built (and so validated) from a new config. Both
+   * maps change in one synchronous step: no request sees a half-filled registry.
+   */
+  adopt(next: ClientRegistry): void {
+    this.byId = next.byId
+    this.clients.clear()
+    for (const [id, client] of next.clients) this.clients.set(id, client)
   }
 
   get(clientId: string): RegisteredClient | undefined {

@@ -492,7 +492,19 @@ export interface PluginHost<Options = unknown> {
    * what it supports). Fields the core sets itself (`issuer`, `token_endpoint`, …) win.
    */
   discovery(fields: (issuer: string) => JsonObject): void
+  /**
+   * Take part in a configuration reload (SIGHUP, SPEC §13). The hook gets this plugin's
+   * new options (already validated by `options`) and prepares everything that can fail:
+   * a throw refuses the whole reload and the running config keeps serving. It returns the
+   * step that switches over; those steps run together, synchronously, once every plugin
+   * and the core have prepared, so no request sees half of a reload. `host.config.clients`
+   * is updated in place by the core: a plugin that only reads it needs no hook.
+   */
+  onReload(hook: ReloadHook<Options>): void
 }
+
+/** See {@link PluginHost.onReload}: prepare with the new options, return the commit step. */
+export type ReloadHook<Options = unknown> = (options: Options) => Promise<(() => void) | void> | (() => void) | void
 
 /**
  * A plugin: what its module default-exports (through {@link definePlugin}). `Options` is

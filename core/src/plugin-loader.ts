@@ -6,7 +6,7 @@ import type { PluginRef } from './config.js'
 import { ConfigError } from './errors.js'
 import type {
   AcrHandler, JsonObject, GrantTypeDefinition, HostConfig, HttpMethod, InteractionHandler, Logger, PluginDefinition, PluginHost,
-  RouteHandler, Services, Store, UserService,
+  ReloadHook, RouteHandler, Services, Store, UserService,
 } from './interfaces.js'
 
 export interface RouteRegistration {
@@ -14,6 +14,16 @@ export interface RouteRegistration {
   readonly method: HttpMethod
   readonly path: string
   readonly handler: RouteHandler
+}
+
+/** A plugin's reload hook with what the reload needs to hand it its new options. */
+export interface ReloadRegistration {
+  readonly plugin: string
+  /** The config entry it came from (`users`, `plugins[2]`) and its module specifier. */
+  readonly path: string
+  readonly specifier: string
+  readonly parse: ((raw: unknown) => unknown) | undefined
+  readonly hook: ReloadHook<unknown>
 }
 
 export interface LoadedPlugin {
@@ -34,6 +44,7 @@ export class PluginRegistry {
   readonly interactions: InteractionHandler[] = []
   readonly routes: RouteRegistration[] = []
   readonly closeHooks: Array<() => Promise<void> | void> = []
+  readonly reloadHooks: ReloadRegistration[] = []
   readonly discovery: Array<(issuer: string) => JsonObject> = []
   readonly loaded: LoadedPlugin[] = []
   readonly container: AwilixContainer<Services>
@@ -187,6 +198,9 @@ export async function loadPlugins(refs: readonly PluginRef[], hostConfig: HostCo
       },
       discovery(fields) {
         registry.discovery.push(fields)
+      },
+      onReload(hook) {
+        registry.reloadHooks.push({ plugin: plugin.name, path: ref.path, specifier: ref.use, parse: plugin.options, hook })
       },
     }
     try {

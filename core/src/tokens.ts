@@ -67,37 +67,72 @@ function atHash(accessToken: string, alg: string): string {
   return digest.subarray(0, digest.length / 2).toString('base64url')
 }
 
+interface SignerPair { at: JwsSigner; id: JwsSigner }
+
+/** Everything derived from one key set, swapped as one value when the keys change (SIGHUP, store rotation). */
+interface KeyState {
+  readonly keys: KeySet
+  readonly verifyKeys: ReturnType<typeof createLocalJWKSet>
+  /** Per alg, the current key of that alg as an access token and as an ID token signer. */
+  readonly signers: ReadonlyMap<string, SignerPair>
+  readonly defaultAccess: SignerPair
+  readonly defaultId: SignerPair
+  readonly verifyAlgs: string[]
+}
+
+function keyState(keys: KeySet): KeyState {
+  const signers = new Map<string, SignerPair>()
+  // Only current keys sign (SPEC §13); next and retired keys are published, so they verify.
+  for (const key of keys.current) {
+    if (signers.has(key.alg)) continue
+    signers.set(key.alg, {
+      at: new JwsSigner(key.keyObject, { alg: key.alg, kid: key.kid, typ: 'at+jwt' }),
+      id: new JwsSigner(key.keyObject, { alg: key.alg, kid: key.kid, typ: 'JWT' }),
+    })
+  }
+  const defaultAccess = signers.get(keys.signing.alg)!
+  return {
+    keys,
+    verifyKeys: createLocalJWKSet(keys.jwks),
+    signers,
+    defaultAccess,
+    // OIDC Core §15.1: RS256 when a key has it, else the first key's alg.
+    defaultId: signers.get(ID_TOKEN_DEFAULT_ALG) ?? defaultAccess,
+    verifyAlgs: [...keys.publishedAlgs],
+  }
+}
+
 /** Signs and verifies the server's JWTs; the only place tokens are minted. */
 export class TokenService implements TokenVerifier, TokenIssuer {
-  private readonly verifyKeys: ReturnType<typeof createLocalJWKSet>
-  /** Per alg, the first key of that alg as an access token and as an ID token signer. */
-  private readonly signers = new Map<string, { at: JwsSigner; id: JwsSigner }>()
-  private readonly defaultAccess: { at: JwsSigner; id: JwsSigner }
-  private readonly defaultId: { at: JwsSigner; id: JwsSigner }
+  private state: KeyState
 
   constructor(
-    private readonly keys: KeySet,
+    keys: KeySet,
     private readonly store: Store,
     private readonly settings: TokenSettings,
   ) {
-    this.verifyKeys = createLocalJWKSet(keys.jwks)
-    for (const key of keys.keys) {
-      if (this.signers.has(key.alg)) continue
-      this.signers.set(key.alg, {
-        at: new JwsSigner(key.keyObject, { alg: key.alg, kid: key.kid, typ: 'at+jwt' }),
-        id: new JwsSigner(key.keyObject, { alg: key.alg, kid: key.kid, typ: 'JWT' }),
-      })
-    }
-    this.defaultAccess = this.signers.get(keys.signing.alg)!
-    // OIDC Core §15.1: RS256 when a key has it, else the first key's alg.
-    this.defaultId = this.signers.get(ID_TOKEN_DEFAULT_ALG) ?? this.defaultAccess
+    this.state = keyState(keys)
+  }
+
+  /** The key set in use. */
+  get keys(): KeySet {
+    return this.state.keys
+  }
+
+  /**
+   * Switch to another key set in one assignment: a request that already picked its
+   * signer finishes with it, the next one signs with the new set.
+   */
+  useKeys(keys: KeySet): void {
+    this.state = keyState(keys)
   }
 
   /** The client's `access_token_signed_response_alg` / `id_token_signed_response_alg` (boot-checked to have a key). */
   private signerFor(client: Client, kind: 'at' | 'id'): JwsSigner {
+    const state = this.state
     const alg = kind === 'at' ? client.access_token_signed_response_alg : client.id_token_signed_response_alg
-    if (alg === undefined) return (kind === 'at' ? this.defaultAccess : this.defaultId)[kind]
-    const pair = this.signers.get(alg)
+    if (alg === undefined) return (kind === 'at' ? state.defaultAccess : state.defaultId)[kind]
+    const pair = state.signers.get(alg)
     // Never a silent fallback to another alg: the client would reject the token anyway.
     if (!pair) throw new Error(`no signing key has alg ${alg} (client ${client.client_id})`)
     return pair[kind]
@@ -156,7 +191,8 @@ export class TokenService implements TokenVerifier, TokenIssuer {
     if (token.length > 8192) return undefined
     let payload: JWTPayload
     try {
-      ;({ payload } = await jwtVerify(token, this.verifyKeys, { issuer, typ: 'at+jwt', algorithms: [...this.keys.algs] }))
+      const state = this.state
+      ;({ payload } = await jwtVerify(token, state.verifyKeys, { issuer, typ: 'at+jwt', algorithms: state.verifyAlgs }))
     } catch {
       return undefined
     }
