@@ -68,7 +68,11 @@ function find(keys: FileJwk[], kid: string): FileJwk {
 /** A new key of this alg, as `next`: published, not signing. */
 export async function addKey(keys: FileJwk[], alg: SigningAlg): Promise<FileJwk> {
   const jwk: FileJwk = { ...(await generatePrivateJwk(alg)), status: 'next' }
-  keys.push(jwk)
+  // After the last key of its alg: the first key's alg stays the access tokens' default,
+  // also once the operator deletes the retired keys in front.
+  let at = keys.length
+  for (let i = 0; i < keys.length; i++) if (algFor(keys[i]!) === alg) at = i + 1
+  keys.splice(at, 0, jwk)
   return jwk
 }
 

@@ -37,7 +37,7 @@ export const ID_TOKEN_DEFAULT_ALG: SigningAlg = 'RS256'
  * key of each alg is current, later keys of that alg are published only (see effectiveStatuses).
  */
 export class KeySet {
-  /** The first current key: its alg is the access tokens' default. */
+  /** The current key of the first key's alg (else the first current key): access tokens' default. */
   readonly signing: SigningKey
   /** Every published key, in file order, with its status. */
   readonly keys: readonly SigningKey[]
@@ -57,7 +57,9 @@ export class KeySet {
     this.keys = [...keys]
     this.current = keys.filter((k) => k.status === 'current')
     if (this.current.length === 0) throw new ConfigError('keys: no key has status "current", so nothing can sign (promote one: grantd keys promote --kid KID --file F)')
-    this.signing = this.current[0]!
+    // Access tokens' default alg is the first key's, whatever its status: a rotation inside
+    // that alg (next → current → retired) never moves the default to another alg.
+    this.signing = this.current.find((k) => k.alg === keys[0]!.alg) ?? this.current[0]!
     this.jwks = { keys: keys.map((k) => k.publicJwk) }
     this.jwksJson = JSON.stringify(this.jwks)
     this.algs = [...new Set(this.current.map((k) => k.alg))]
