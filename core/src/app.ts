@@ -6,6 +6,7 @@ import Koa from 'koa'
 import Router from '@koa/router'
 import { asValue } from 'awilix'
 import { parseAcrValues } from './acr.js'
+import { ClaimsRelease } from './claims.js'
 import { ClientAuthenticator } from './client-auth.js'
 import { browserOrigins, cors } from './cors.js'
 import { ClientRegistry } from './clients.js'
@@ -21,6 +22,7 @@ import { prepareReload } from './reload.js'
 import { createLogger } from './logger.js'
 import { loadPlugins, PluginRegistry } from './plugin-loader.js'
 import { RefreshFamily } from './refresh-family.js'
+import { scopeOwners } from './resources.js'
 import { throttleSignIns } from './throttle.js'
 import { REVOCATION_PATH, revocationEndpoint } from './revocation.js'
 import { TOKEN_PATHS, tokenEndpoint } from './token-endpoint.js'
@@ -116,6 +118,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     clients: clients.clients,
     baseDir: config.baseDir,
     cookieKeys,
+    scopes: config.scopes,
+    resources: config.resources,
   }
   const registry = new PluginRegistry()
   registry.container.register({ config: asValue(hostConfig), log: asValue(log) })
@@ -173,10 +177,11 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     interactions: asValue(registry.interactions),
   })
   const services: GrantServices = { store, users, tokens, refreshTokens, log }
+  const claims = new ClaimsRelease(config.scopes, registry.claimsHooks, log)
 
   const issuers = new IssuerResolver(config.issuer, trust)
   const discovery = new Discovery(registry, () => tokens.keys)
-  const clientAuth = new ClientAuthenticator(clients, store)
+  const clientAuth = new ClientAuthenticator(clients, store, config.throttle)
 
   const app = new Koa<RequestState>({ proxy: false })
   app.silent = true
@@ -248,7 +253,10 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     ctx.set('Access-Control-Allow-Origin', '*')
     ctx.body = tokens.keys.jwksJson
   })
-  const token = tokenEndpoint({ registry, clientAuth, tokens, refreshTokens, settings: config.tokens, services: () => services, users: () => users })
+  const token = tokenEndpoint({
+    registry, clientAuth, tokens, refreshTokens, settings: config.tokens, services: () => services, users: () => users,
+    claims, resources: config.resources, scopeOwners: scopeOwners(config.resources),
+  })
   // Browser-based clients (the `spa` kind) call these endpoints themselves: CORS for their origins.
   // Refilled in place by a reload: the CORS middlewares keep this Set.
   const origins = new Set(browserOrigins(clients.clients.values()))
@@ -260,7 +268,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   router.post(INTROSPECTION_PATH, introspectionEndpoint({ clientAuth, tokens, refreshTokens }))
   router.options(REVOCATION_PATH, postCors)
   router.post(REVOCATION_PATH, postCors, revocationEndpoint({ clientAuth, tokens, refreshTokens }))
-  const userinfo = userinfoEndpoint({ tokens, users: () => users })
+  const userinfo = userinfoEndpoint({ tokens, users: () => users, claims, clients: clients.clients })
   const userinfoCors = cors(origins, 'GET, POST')
   router.options(USERINFO_PATH, userinfoCors)
   router.get(USERINFO_PATH, userinfoCors, userinfo)

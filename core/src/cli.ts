@@ -109,10 +109,12 @@ async function check(args: string[]): Promise<void> {
       p.acr.length ? `acr: ${p.acr.join(', ')}` : '',
       p.routes.length ? `routes: ${p.routes.join(', ')}` : '',
       p.provides.length ? `provides: ${p.provides.join(', ')}` : '',
+      p.claimsHooks ? 'claims hook' : '',
     ].filter(Boolean)
     out.push(`plugin ${p.name} (${p.specifier})${parts.length ? ' — ' + parts.join('; ') : ''}`)
   }
   out.push(`clients: ${config.clients.map((c) => c.client_id).join(', ') || '(none)'}`)
+  if (config.resources.size > 0) out.push(`resources: ${[...config.resources.values()].map((r) => `${r.id} (${r.scopes.join(' ') || 'no scopes'})`).join(', ')}`)
   process.stdout.write(out.join('\n') + '\n')
   await server.close()
 }

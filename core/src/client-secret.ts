@@ -76,6 +76,22 @@ export class SecretVerifier {
     }
   }
 
+  /** Whether the secret is kept as a `$scrypt$` hash (a wrong guess costs a full scrypt). */
+  get hashed(): boolean {
+    return this.scryptParams !== undefined
+  }
+
+  /**
+   * The cheap check: true when `presented` is a clear secret's value or a hashed secret
+   * already accepted once, compared by digest in constant time. False means "not known to
+   * be right": only {@link verify} can say more, at the full scrypt cost.
+   */
+  matchesKnown(presented: string): boolean {
+    const presentedDigest = digest(presented)
+    const known = this.clearDigest ?? this.verifiedDigest
+    return known !== undefined && timingSafeEqual(presentedDigest, known)
+  }
+
   async verify(presented: string): Promise<boolean> {
     const presentedDigest = digest(presented)
     if (this.clearDigest) return timingSafeEqual(presentedDigest, this.clearDigest)
@@ -91,4 +107,26 @@ export class SecretVerifier {
     if (ok) this.verifiedDigest = presentedDigest
     return ok
   }
+}
+
+/** The cost of a guess against a hashed secret: N·r·p (scrypt's work and memory scale with it). */
+function scryptCost(params: ScryptParams): number {
+  return 2 ** params.ln * params.r * params.p
+}
+
+/**
+ * A verifier nobody's secret matches, as costly as the costliest of `stored` (hashed
+ * secrets; clear ones are ignored), or `$scrypt$ln=15,r=8,p=1` (what `hashSecret` makes)
+ * when none is hashed. Checking a secret for an unknown client with it costs what a wrong
+ * secret for a known one costs, so timing does not tell which client_ids exist.
+ */
+export function decoyVerifier(stored: readonly string[]): SecretVerifier {
+  let costliest: ScryptParams | undefined
+  for (const value of stored) {
+    if (!isHashedSecret(value)) continue
+    const params = parseHashedSecret(value)
+    if (params && (!costliest || scryptCost(params) > scryptCost(costliest))) costliest = params
+  }
+  const { ln, r, p, hash } = costliest ?? { ln: 15, r: 8, p: 1, hash: Buffer.alloc(32) }
+  return new SecretVerifier(`${PREFIX}ln=${ln},r=${r},p=${p}$${randomBytes(16).toString('base64url')}$${randomBytes(hash.length).toString('base64url')}`)
 }

@@ -2,7 +2,7 @@ import { createLocalJWKSet } from 'jose'
 import type { ClientConfig } from './config.js'
 import { ConfigError } from './errors.js'
 import type { Client, ClientAuthMethod } from './interfaces.js'
-import { SecretVerifier } from './client-secret.js'
+import { decoyVerifier, SecretVerifier } from './client-secret.js'
 import { isValidScopeToken } from './scope.js'
 
 /** A client plus what the core needs to authenticate it; the secret itself is not kept. */
@@ -17,6 +17,8 @@ export class ClientRegistry {
   private byId = new Map<string, RegisteredClient>()
   /** One Map for the server's life: plugins keep it (host.config.clients), a reload refills it. */
   readonly clients = new Map<string, Client>()
+  /** Checked instead of a secret when there is none to check (unknown client, no secret), at the cost of the costliest configured hash. */
+  decoy: SecretVerifier
 
   constructor(configs: readonly ClientConfig[]) {
     configs.forEach((c, i) => {
@@ -38,6 +40,7 @@ export class ClientRegistry {
         ...(c.access_token_ttl !== undefined ? { access_token_ttl: c.access_token_ttl } : {}),
         ...(c.id_token_signed_response_alg !== undefined ? { id_token_signed_response_alg: c.id_token_signed_response_alg } : {}),
         ...(c.access_token_signed_response_alg !== undefined ? { access_token_signed_response_alg: c.access_token_signed_response_alg } : {}),
+        ...(c.resources !== undefined ? { resources: [...c.resources] } : {}),
       }
       let secret: SecretVerifier | undefined
       if (c.client_secret !== undefined) {
@@ -58,6 +61,7 @@ export class ClientRegistry {
       this.byId.set(c.client_id, { client, ...(secret ? { secret } : {}), ...(keys ? { keys } : {}) })
       this.clients.set(c.client_id, client)
     })
+    this.decoy = decoyVerifier(configs.flatMap((c) => (c.client_secret !== undefined ? [c.client_secret] : [])))
   }
 
   /**
@@ -66,6 +70,7 @@ export class ClientRegistry {
    */
   adopt(next: ClientRegistry): void {
     this.byId = next.byId
+    this.decoy = next.decoy
     this.clients.clear()
     for (const [id, client] of next.clients) this.clients.set(id, client)
   }

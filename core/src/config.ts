@@ -4,8 +4,9 @@ import { pathToFileURL } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import type { JSONWebKeySet } from 'jose'
 import { ConfigError } from './errors.js'
-import type { ClientAuthMethod, SigningAlg } from './interfaces.js'
+import type { ClientAuthMethod, ResourceDefinition, ScopeDefinition, SigningAlg } from './interfaces.js'
 import { SIGNING_ALGS } from './keys.js'
+import { validateResources, validateScopes, validateTenantClaim } from './scopes-config.js'
 import { DEFAULT_THROTTLE, type ThrottleSettings } from './throttle.js'
 
 /** One `plugins[]` / `store` / `users` entry: a module specifier and its options. */
@@ -31,6 +32,8 @@ export interface ClientConfig {
   access_token_ttl?: number
   id_token_signed_response_alg?: SigningAlg
   access_token_signed_response_alg?: SigningAlg
+  /** RFC 8707 resources the client may ask for; absent: all. */
+  resources?: string[]
 }
 
 /** `keys: { "source": "store", ... }` (SPEC §13): keys live in the store and rotate themselves. */
@@ -62,6 +65,7 @@ export interface ServerConfig {
     refreshTokenRotation: boolean
     refreshTokenReuseInterval: number
     accessTokenFormat: 'jwt'
+    tenantClaim: string | false
   }
   cookies: { keys: string[] }
   /** Brute-force limits on password sign-ins (password grant and login form). */
@@ -71,6 +75,10 @@ export interface ServerConfig {
   users?: PluginRef
   plugins: PluginRef[]
   clients: ClientConfig[]
+  /** Built-in OIDC scopes with config `scopes` merged over them (SPEC §11). */
+  scopes: Map<string, ScopeDefinition>
+  /** Config `resources` (RFC 8707), by id. */
+  resources: Map<string, ResourceDefinition>
   /** Folder of the config file; relative paths resolve against it. */
   baseDir: string
 }
@@ -159,6 +167,7 @@ const CLIENT_KEYS = [
   'client_id', 'client_secret', 'token_endpoint_auth_method', 'grant_types', 'redirect_uris', 'scope',
   'require_pkce', 'allow_plain_pkce', 'identity_providers', 'client_name', 'jwks', 'access_token_ttl',
   'id_token_signed_response_alg', 'access_token_signed_response_alg',
+  'resources',
 ]
 
 function client(v: unknown, path: string): ClientConfig {
@@ -183,6 +192,7 @@ function client(v: unknown, path: string): ClientConfig {
     if (!(SIGNING_ALGS as readonly string[]).includes(alg)) fail(`${path}.${field}`, `"${alg}" is not an alg grantd signs with (expected one of ${SIGNING_ALGS.join(', ')})`)
     out[field] = alg as SigningAlg
   }
+  if (o.resources !== undefined) out.resources = strArray(o.resources, `${path}.resources`)
   if (o.token_endpoint_auth_method !== undefined) {
     const m = str(o.token_endpoint_auth_method, `${path}.token_endpoint_auth_method`)
     if (!AUTH_METHODS.includes(m as ClientAuthMethod)) fail(`${path}.token_endpoint_auth_method`, `expected one of ${AUTH_METHODS.join(', ')}`)
@@ -209,8 +219,8 @@ function client(v: unknown, path: string): ClientConfig {
   return out
 }
 
-const TOP_KEYS = ['issuer', 'port', 'host', 'proxy', 'keys', 'tokens', 'cookies', 'throttle', 'log', 'store', 'users', 'plugins', 'clients']
-const TOKEN_KEYS = ['accessTokenTtl', 'idTokenTtl', 'codeTtl', 'refreshTokenTtl', 'refreshTokenRotation', 'refreshTokenReuseInterval', 'accessTokenFormat']
+const TOP_KEYS = ['issuer', 'port', 'host', 'proxy', 'keys', 'tokens', 'cookies', 'throttle', 'log', 'store', 'users', 'plugins', 'clients', 'scopes', 'resources']
+const TOKEN_KEYS = ['accessTokenTtl', 'idTokenTtl', 'codeTtl', 'refreshTokenTtl', 'refreshTokenRotation', 'refreshTokenReuseInterval', 'accessTokenFormat', 'tenantClaim']
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 /** Validate a parsed config object; errors name the key path (`clients[1].redirect_uris: expected array`). */
@@ -227,6 +237,7 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
     refreshTokenRotation: tokensRaw.refreshTokenRotation === undefined ? true : bool(tokensRaw.refreshTokenRotation, 'tokens.refreshTokenRotation'),
     refreshTokenReuseInterval: tokensRaw.refreshTokenReuseInterval === undefined ? 0 : int(tokensRaw.refreshTokenReuseInterval, 'tokens.refreshTokenReuseInterval', 0, 300),
     accessTokenFormat: 'jwt',
+    tenantClaim: validateTenantClaim(tokensRaw.tenantClaim, 'tokens.tenantClaim'),
   }
   if (tokensRaw.accessTokenFormat !== undefined && tokensRaw.accessTokenFormat !== 'jwt') fail('tokens.accessTokenFormat', 'only "jwt" is supported')
 
@@ -243,10 +254,11 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
   cookieKeys.forEach((k, i) => { if (k.length < 16) fail(`cookies.keys[${i}]`, 'must be at least 16 characters') })
 
   const throttleRaw = o.throttle === undefined ? {} : obj(o.throttle, 'throttle')
-  only(throttleRaw, 'throttle', ['maxFailuresPerUser', 'maxFailuresPerAddress', 'windowSeconds'])
+  only(throttleRaw, 'throttle', ['maxFailuresPerUser', 'maxFailuresPerAddress', 'maxFailuresPerClient', 'windowSeconds'])
   const throttle: ThrottleSettings = {
     maxFailuresPerUser: throttleRaw.maxFailuresPerUser === undefined ? DEFAULT_THROTTLE.maxFailuresPerUser : int(throttleRaw.maxFailuresPerUser, 'throttle.maxFailuresPerUser', 0, 1_000_000),
     maxFailuresPerAddress: throttleRaw.maxFailuresPerAddress === undefined ? DEFAULT_THROTTLE.maxFailuresPerAddress : int(throttleRaw.maxFailuresPerAddress, 'throttle.maxFailuresPerAddress', 0, 1_000_000),
+    maxFailuresPerClient: throttleRaw.maxFailuresPerClient === undefined ? DEFAULT_THROTTLE.maxFailuresPerClient : int(throttleRaw.maxFailuresPerClient, 'throttle.maxFailuresPerClient', 0, 1_000_000),
     windowSeconds: throttleRaw.windowSeconds === undefined ? DEFAULT_THROTTLE.windowSeconds : int(throttleRaw.windowSeconds, 'throttle.windowSeconds', 1, 86400),
   }
 
@@ -294,6 +306,8 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
     if (seen.has(c.client_id)) fail(`clients[${i}].client_id`, `duplicate client_id "${c.client_id}"`)
     seen.add(c.client_id)
   })
+  const scopes = validateScopes(o.scopes, 'scopes')
+  const resources = validateResources(o.resources, 'resources', clients)
 
   const config: ServerConfig = {
     port: o.port === undefined ? 4000 : int(o.port, 'port', 0, 65535),
@@ -306,6 +320,8 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
     store: o.store === undefined ? { use: '@grantd/store-memory', options: {}, path: 'store' } : pluginRef(o.store, 'store'),
     plugins: ((o.plugins as unknown[] | undefined) ?? []).map((p, i) => pluginRef(p, `plugins[${i}]`)),
     clients,
+    scopes,
+    resources,
     baseDir,
   }
   if (o.issuer !== undefined) {

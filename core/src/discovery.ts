@@ -32,7 +32,12 @@ export class Discovery {
   metadata(issuer: string): Record<string, unknown> {
     const grants = [...this.registry.grants.keys()]
     const scopes = new Set<string>(['openid'])
-    for (const client of this.registry.container.resolve('config').clients.values()) for (const s of client.scopes) scopes.add(s)
+    const config = this.registry.container.resolve('config')
+    for (const client of config.clients.values()) for (const s of client.scopes) scopes.add(s)
+    // Every claim a scope can release (SPEC §11), after the ones the core itself sets.
+    const claims = new Set<string>(['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'at_hash'])
+    for (const s of scopes) for (const c of config.scopes.get(s)?.claims ?? []) claims.add(c)
+    if (config.tokens.tenantClaim !== false) claims.add(config.tokens.tenantClaim)
     const acrPrefixes = [...this.registry.acr.keys()]
     // Plugins describe what they serve (the authorization endpoint and its options); the core's own fields win.
     const contributed: Record<string, unknown> = {}
@@ -58,7 +63,7 @@ export class Discovery {
       claims_parameter_supported: false,
       request_parameter_supported: false,
       request_uri_parameter_supported: false,
-      claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'at_hash', 'name', 'email', 'email_verified'],
+      claims_supported: [...claims],
     }
     if (acrPrefixes.length > 0) meta.acr_values_supported = acrPrefixes.map((p) => `${p}:*`)
     return meta

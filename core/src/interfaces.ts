@@ -47,6 +47,8 @@ export interface Client {
   readonly access_token_signed_response_alg?: SigningAlg
   /** Whether the client holds a secret or keys (RFC 6749 §2.1). */
   readonly confidential: boolean
+  /** API resources (RFC 8707) the client may ask tokens for; absent: every configured resource. */
+  readonly resources?: readonly string[]
 }
 
 /* ------------------------------------------------------------- acr_values */
@@ -111,10 +113,21 @@ export interface ExternalLogin {
 export interface UserService {
   /** Check a username/password; `undefined` for any failure (no hint which part). */
   authenticate(login: PasswordLogin): Promise<User | undefined>
+  /**
+   * The account a sign-in names, after the service's own normalisation (tenant, Unicode, case), without
+   * checking any password: its `sub`, or `undefined` when no account matches. The core's brute-force
+   * limits count failures per account with it.
+   */
+  resolveAccount?(login: { username: string; context: AcrContext; client: Client }): Promise<string | undefined>
   /** Map an external identity to a local user; `undefined` refuses it. */
   authenticateExternal(login: ExternalLogin): Promise<User | undefined>
   findById(sub: string, context: AcrContext): Promise<User | undefined>
-  /** The claims released for the granted scopes (OIDC Core §5.4). */
+  /**
+   * The user's claims (standard OIDC Core §5.1 claims and custom ones such as `roles`).
+   * Return every claim the service holds for the user: the core releases only those a
+   * granted scope lists (config `scopes`, SPEC §11), and a resource's `claims` for access
+   * tokens whose `aud` is that resource. `scopes` is informational.
+   */
   claims(user: User, scopes: readonly string[]): Promise<JsonObject>
   /** Asked again on every refresh: a disabled user stops getting tokens. */
   isActive(sub: string, context: AcrContext): Promise<boolean>
@@ -162,6 +175,13 @@ export interface Store {
   delete(key: string, options?: EntryOptions): Promise<boolean>
   /** Atomic counter with a TTL set on creation (rate limits). */
   increment(key: string, ttlSeconds: number): Promise<number>
+  /**
+   * Atomically take one back from a live counter, keeping its TTL, never below zero; an
+   * absent or expired counter stays absent (answers 0). Brute-force limits reserve an attempt
+   * with {@link increment} before checking it, and give the reservation back with this when
+   * the attempt turns out not to be a failure: the check and the count stay one atomic step.
+   */
+  decrement(key: string): Promise<number>
   /** Delete every entry of the family and remember the revocation for `ttlSeconds`. */
   revokeFamily(family: string, ttlSeconds: number): Promise<void>
   isFamilyRevoked(family: string): Promise<boolean>
@@ -195,6 +215,8 @@ export interface GrantRequest {
   readonly clientIp?: string
   /** The store, the user service, and a verifier for tokens this server issued. */
   readonly services: GrantServices
+  /** RFC 8707 `resource` of the request (already checked against config and the client); the core sets `aud` from it. */
+  readonly resource?: string
 }
 
 /** Core services a grant handler may use. */
@@ -256,6 +278,13 @@ export interface Grant {
   context?: AcrContext
   /** Extra state carried with a refresh token (e.g. auth_time, amr), never sent to the client. */
   session?: JsonObject
+  /**
+   * RFC 8707 resources an earlier authorization covered (the code's or the refresh token's):
+   * a `resource` at the token endpoint outside them is `invalid_target`. An empty list means
+   * the resources that own the granted scopes. Absent: the grant is its own authorization
+   * (client_credentials, password), any resource the client may use is accepted.
+   */
+  resources?: readonly string[]
 }
 
 /**
@@ -317,6 +346,8 @@ export interface RefreshTokenRecord {
   readonly exp: number
   readonly context?: AcrContext
   readonly session?: JsonObject
+  /** RFC 8707 §2.2: the resources the grant was authorized for, remembered for every refresh. */
+  readonly resources?: readonly string[]
 }
 
 /** The refresh-token families the core keeps (rotation and reuse detection live here). */
@@ -374,6 +405,28 @@ export interface HostConfig {
   readonly baseDir: string
   /** Secrets for cookies and CSRF tokens (first signs, all verify). */
   readonly cookieKeys: readonly string[]
+  /** Config `scopes` merged over the built-in OIDC ones (consent pages read descriptions here). */
+  readonly scopes: ReadonlyMap<string, ScopeDefinition>
+  /** Config `resources` (RFC 8707 API resources), by id. */
+  readonly resources: ReadonlyMap<string, ResourceDefinition>
+}
+
+/** A scope: what a consent page says about it, and which user claims it releases (OIDC Core §5.4). */
+export interface ScopeDefinition {
+  readonly description?: string
+  readonly claims: readonly string[]
+}
+
+/** An API resource (RFC 8707): access tokens for it carry `aud` = `id` and only its scopes. */
+export interface ResourceDefinition {
+  /** The resource indicator, an absolute URI (RFC 8707 §2). */
+  readonly id: string
+  /** Scopes this resource owns; no other resource may own them. */
+  readonly scopes: readonly string[]
+  /** Lifetime of access tokens for this resource; default the client's or `tokens.accessTokenTtl`. */
+  readonly accessTokenTtl?: number
+  /** User claims every user access token for this resource carries, whatever the scope. */
+  readonly claims: readonly string[]
 }
 
 /** The `tokens` section of the config file, with defaults applied (lifetimes in seconds). */
@@ -386,6 +439,8 @@ export interface TokenSettings {
   /** Seconds a rotated-out refresh token is still honoured (parallel refresh, 0 = never). */
   readonly refreshTokenReuseInterval: number
   readonly accessTokenFormat: 'jwt'
+  /** Claim that carries the acr `tenant:` context in access and ID tokens; `false`: none. */
+  readonly tenantClaim: string | false
 }
 
 /** Issues tokens for grants decided outside the token endpoint (kept for plugins' own routes). */
@@ -411,6 +466,8 @@ export interface PendingAuthorization {
   readonly acr: AcrContext
   readonly prompt: readonly string[]
   readonly issuer: string
+  /** RFC 8707 `resource` values of the request (validated), carried into the code. */
+  readonly resources?: readonly string[]
 }
 
 /** A link shown on the login page (e.g. "Sign in with Upstream"). */
@@ -501,6 +558,45 @@ export interface PluginHost<Options = unknown> {
    * is updated in place by the core: a plugin that only reads it needs no hook.
    */
   onReload(hook: ReloadHook<Options>): void
+  /**
+   * Add claims to tokens and userinfo, for every grant (built-in and custom). Registered
+   * claims ({@link REGISTERED_CLAIMS}) cannot be set: naming one in `options.claims` is a
+   * start error; returning one fails the request with `server_error` (never a token with
+   * a changed claim).
+   */
+  claims(hook: ClaimsHook, options?: ClaimsHookOptions): void
+}
+
+/** Claims the core owns in tokens and userinfo; a claims hook may never set them. */
+export const REGISTERED_CLAIMS: ReadonlySet<string> = new Set([
+  'iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'scope', 'cnf', 'sid', 'auth_time', 'nonce', 'acr', 'amr', 'at_hash',
+  // grantd's own: the grant family (revocation) and the ID token's authorized party.
+  'gid', 'azp',
+])
+
+/** What a {@link ClaimsHook} is asked about. */
+export interface ClaimsHookInput {
+  readonly kind: 'access_token' | 'id_token' | 'userinfo'
+  readonly client: Client
+  /** The user, for user-bound tokens (absent for client_credentials). */
+  readonly user?: User
+  /** The scope of what is issued: the access token's (narrowed to its resource), the grant's for an ID token. */
+  readonly scope: readonly string[]
+  /** The `grant_type` that issued it; absent at userinfo (the access token does not record it). */
+  readonly grantType?: string
+  /** The resource id the access token is for (its `aud`), when it is for a configured resource. */
+  readonly resource?: string
+  /** The acr context of the grant (tenant, idp, raw values). */
+  readonly context: AcrContext
+}
+
+/** Returns extra claims (or nothing); see {@link PluginHost.claims}. */
+export type ClaimsHook = (input: ClaimsHookInput) => JsonObject | undefined | void | Promise<JsonObject | undefined | void>
+
+/** What a claims hook declares at start. */
+export interface ClaimsHookOptions {
+  /** Names the hook may return, checked at start against {@link REGISTERED_CLAIMS}. */
+  readonly claims?: readonly string[]
 }
 
 /** See {@link PluginHost.onReload}: prepare with the new options, return the commit step. */

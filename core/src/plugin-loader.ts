@@ -8,6 +8,8 @@ import type {
   AcrHandler, JsonObject, GrantTypeDefinition, HostConfig, HttpMethod, InteractionHandler, Logger, PluginDefinition, PluginHost,
   ReloadHook, RouteHandler, Services, Store, UserService,
 } from './interfaces.js'
+import { REGISTERED_CLAIMS } from './interfaces.js'
+import type { RegisteredClaimsHook } from './claims.js'
 
 export interface RouteRegistration {
   readonly plugin: string
@@ -35,6 +37,8 @@ export interface LoadedPlugin {
   readonly routes: string[]
   readonly provides: string[]
   readonly dependencies: readonly string[]
+  /** How many `host.claims()` hooks the plugin registered. */
+  claimsHooks?: number
 }
 
 /** Everything the plugins registered, checked for conflicts before the server listens. */
@@ -46,6 +50,8 @@ export class PluginRegistry {
   readonly closeHooks: Array<() => Promise<void> | void> = []
   readonly reloadHooks: ReloadRegistration[] = []
   readonly discovery: Array<(issuer: string) => JsonObject> = []
+  /** `host.claims()` hooks in load order (SPEC §11). */
+  readonly claimsHooks: RegisteredClaimsHook[] = []
   readonly loaded: LoadedPlugin[] = []
   readonly container: AwilixContainer<Services>
   store: Store | undefined
@@ -201,6 +207,14 @@ export async function loadPlugins(refs: readonly PluginRef[], hostConfig: HostCo
       },
       onReload(hook) {
         registry.reloadHooks.push({ plugin: plugin.name, path: ref.path, specifier: ref.use, parse: plugin.options, hook })
+      },
+      claims(hook, hookOptions) {
+        if (typeof hook !== 'function') throw new ConfigError(`${where}: host.claims() needs a function`)
+        // Fastify-style: what can be seen at start is refused at start, naming the plugin.
+        const refused = (hookOptions?.claims ?? []).filter((c) => REGISTERED_CLAIMS.has(c))
+        if (refused.length > 0) throw new ConfigError(`${where}: claims hook may not set registered claim(s) ${refused.join(', ')}`)
+        registry.claimsHooks.push({ plugin: plugin.name, hook })
+        info.claimsHooks = (info.claimsHooks ?? 0) + 1
       },
     }
     try {

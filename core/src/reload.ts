@@ -18,10 +18,11 @@ export interface PreparedReload {
 }
 
 /** Settings read once at start (listeners, store connection, cookie and token settings baked into plugins). */
-const RESTART_ONLY = ['issuer', 'port', 'host', 'proxy', 'tokens', 'cookies', 'throttle', 'log', 'store'] as const
+const RESTART_ONLY = ['issuer', 'port', 'host', 'proxy', 'tokens', 'cookies', 'throttle', 'log', 'store', 'scopes', 'resources'] as const
 
 const refs = (c: ServerConfig): PluginRef[] => [c.store, ...(c.users ? [c.users] : []), ...c.plugins]
-const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
+const plain = (_: string, v: unknown): unknown => (v instanceof Map ? [...v.entries()] : v instanceof Set ? [...v] : v)
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a, plain) === JSON.stringify(b, plain)
 
 /**
  * SIGHUP (SPEC §13): what can change without a restart is keys (a key file's contents),
@@ -41,6 +42,10 @@ export async function prepareReload(
   }
 
   const clients = new ClientRegistry(next.clients)
+  // Resources stay as they run (restart-only): a client may only name one the server has.
+  next.clients.forEach((c, i) => c.resources?.forEach((r, j) => {
+    if (!current.resources.has(r)) throw new ConfigError(`clients[${i}].resources[${j}]: resource "${r}" is not configured in the running server (a new resource needs a restart)`)
+  }))
   next.clients.forEach((c, i) => c.grant_types.forEach((g, j) => {
     if (!ctx.registry.grants.has(g)) throw new ConfigError(`clients[${i}].grant_types[${j}]: grant type "${g}" is not loaded by any plugin`)
   }))

@@ -2,18 +2,20 @@ import { OAuthError } from './errors.js'
 import type { PasswordLogin, Store, User, UserService } from './interfaces.js'
 import { secretKey } from './tokens.js'
 
-/** The `throttle` section of the config file (SPEC §5 password grant, §6 login form). */
+/** The `throttle` section of the config file (SPEC §5 password grant, §6 login form, §9). */
 export interface ThrottleSettings {
-  /** Failed sign-ins per (tenant, username) within the window; 0 turns the limit off. */
+  /** Failed sign-ins per folded username and per account (the user service's `resolveAccount`) within the window; 0 turns the limit off. */
   readonly maxFailuresPerUser: number
-  /** Failed sign-ins per client address within the window; 0 turns the limit off. */
+  /** Failed sign-ins, and separately failed client authentications, per client address within the window; 0 turns the limit off. */
   readonly maxFailuresPerAddress: number
+  /** Failed client authentications (client secrets) per client_id within the window; 0 turns the limit off. */
+  readonly maxFailuresPerClient: number
   /** Seconds a counter lives, from the first failure it counts. */
   readonly windowSeconds: number
 }
 
 /** NIST SP 800-63B §5.2.2 caps consecutive failures at 100; Keycloak locks after 30. */
-export const DEFAULT_THROTTLE: ThrottleSettings = { maxFailuresPerUser: 20, maxFailuresPerAddress: 100, windowSeconds: 900 }
+export const DEFAULT_THROTTLE: ThrottleSettings = { maxFailuresPerUser: 20, maxFailuresPerAddress: 100, maxFailuresPerClient: 20, windowSeconds: 900 }
 
 /** One text for both limits: the answer never says whether the username or the address tripped it. */
 export const SIGN_IN_THROTTLED = 'too many failed sign-in attempts; try again later'
@@ -35,53 +37,120 @@ export function isSignInThrottled(err: unknown): boolean {
 }
 
 /**
- * Brute-force protection (RFC 9700 §4.14 spirit, Keycloak's brute-force detection) around
- * whatever user service is configured, so every caller of `authenticate` — the password
- * grant, the login form, any plugin — is covered.
+ * The username a throttle counts when the user service cannot name the account: Unicode
+ * NFKC (so `rene\u0301`, `rené` and the full-width `ｒｅｎé` are one name), then lower-cased.
+ * `@grantd/users-static` matches usernames the same way.
+ */
+export function normalizeUsername(username: string): string {
+  return username.normalize('NFKC').toLowerCase()
+}
+
+/**
+ * A counter that bounds how many attempts are *checked*, not how many are recorded after
+ * the fact: {@link reserve} counts the attempt first (one atomic `increment` in the store)
+ * and only an attempt whose count is within the limit may go on to be checked; {@link
+ * release} gives the reservation back when the attempt turned out not to be a failure.
+ * N concurrent attempts therefore get at most `max` checks, in one process or many.
+ */
+export class FailureCounter {
+  constructor(private readonly store: Store, private readonly max: number, private readonly windowSeconds: number) {}
+
+  get enabled(): boolean {
+    return this.max > 0
+  }
+
+  /** Count an attempt; false when it is over the limit and must be refused unchecked (it stays counted). */
+  async reserve(key: string): Promise<boolean> {
+    if (!this.enabled) return true
+    return (await this.store.increment(key, this.windowSeconds)) <= this.max
+  }
+
+  /** Whether the limit is already reached, without counting anything (for attempts that cannot fail). */
+  async isOver(key: string): Promise<boolean> {
+    if (!this.enabled) return false
+    const count = Number(await this.store.get(key))
+    return Number.isFinite(count) && count >= this.max
+  }
+
+  /** Give one reservation back (the attempt succeeded or could not be checked). */
+  async release(key: string): Promise<void> {
+    if (this.enabled) await this.store.decrement(key)
+  }
+
+  /** Forget every failure (a user's successful sign-in). */
+  async clear(key: string): Promise<void> {
+    if (this.enabled) await this.store.delete(key)
+  }
+}
+
+/**
+ * Brute-force protection (RFC 9700 §4.14 spirit, Keycloak's brute-force detection, SPEC §9)
+ * around whatever user service is configured, so every caller of `authenticate` — the
+ * password grant, the login form, any plugin — is covered.
  *
- * Failures are counted in the store (`increment` with a TTL), so the limits hold across
- * every grantd process sharing it: per (tenant, lowercased username), which stops guessing
- * one account from many addresses, and per client address, which stops spraying many
- * accounts from one. A throttled attempt is refused before the password is checked, even
- * a correct one. A success clears the username's counter, never the address's (one valid
- * account must not buy an attacker more guesses). Unknown usernames count like known
- * ones: the throttle must not tell which accounts exist.
+ * Each sign-in is reserved before its password is checked, per client address first (so
+ * an address over its limit makes no lookup and creates no per-account counter), then per
+ * username (NFKC + lower-cased, never the tenant or any other optional part of the
+ * request) and per account: the user service's `resolveAccount` (its `sub`, after its own
+ * tenant, Unicode and case rules), when it names one.
+ * Unknown usernames are counted like known ones: the throttle must not tell which accounts
+ * exist. A reservation over any limit is refused unchecked, even with the right password.
+ * A success clears the username's and the account's counters and gives the address its
+ * reservation back (one valid account must not buy an attacker more guesses against
+ * others, nor may signing in use up an address's budget); a failure keeps them all.
  */
 export class SignInThrottle {
-  constructor(private readonly store: Store, private readonly settings: ThrottleSettings) {}
+  private readonly perUser: FailureCounter
+  private readonly perAddress: FailureCounter
 
-  private userKey(login: PasswordLogin): string {
-    const tenant = typeof login.context.tenant === 'string' ? login.context.tenant : ''
-    return `throttle:user:${secretKey(`${tenant}\u0000${login.username.toLowerCase()}`)}`
+  constructor(store: Store, private readonly settings: ThrottleSettings, private readonly users: UserService) {
+    this.perUser = new FailureCounter(store, settings.maxFailuresPerUser, settings.windowSeconds)
+    this.perAddress = new FailureCounter(store, settings.maxFailuresPerAddress, settings.windowSeconds)
   }
 
-  private async over(key: string, max: number): Promise<boolean> {
-    if (max <= 0) return false
-    const count = Number(await this.store.get(key))
-    return Number.isFinite(count) && count >= max
+  /**
+   * The counters of this sign-in: always the folded username's, plus the account's when
+   * the user service names one. Both, not either: were a resolved account counted only
+   * under its `sub`, locking a name through a spelling that matches no account (another
+   * tenant) would lock unknown names but not known ones — an oracle for which names exist.
+   */
+  private async userKeys(login: PasswordLogin): Promise<string[]> {
+    const nameKey = `throttle:user:${secretKey(normalizeUsername(login.username))}`
+    const sub = this.users.resolveAccount ? await this.users.resolveAccount({ username: login.username, context: login.context, client: login.client }) : undefined
+    return sub !== undefined ? [nameKey, `throttle:account:${secretKey(sub)}`] : [nameKey]
   }
 
-  /** `check` the password with the user service unless a limit is reached; count the outcome. */
+  /** Reserve the attempt, `check` the password with the user service unless a limit is reached, settle the reservation. */
   async authenticate(login: PasswordLogin, check: (login: PasswordLogin) => Promise<User | undefined>): Promise<User | undefined> {
-    const { maxFailuresPerUser, maxFailuresPerAddress, windowSeconds } = this.settings
-    const userKey = this.userKey(login)
-    const addressKey = login.clientIp ? `throttle:addr:${secretKey(login.clientIp)}` : undefined
-    const [userOver, addressOver] = await Promise.all([
-      this.over(userKey, maxFailuresPerUser),
-      addressKey ? this.over(addressKey, maxFailuresPerAddress) : false,
-    ])
-    if (userOver || addressOver) throw signInThrottled(windowSeconds)
-
-    const user = await check(login)
-    if (user) {
-      if (maxFailuresPerUser > 0) await this.store.delete(userKey)
-      return user
+    const refused = () => signInThrottled(this.settings.windowSeconds)
+    const addressKey = login.clientIp && this.perAddress.enabled ? `throttle:addr:${secretKey(login.clientIp)}` : undefined
+    if (addressKey && !(await this.perAddress.reserve(addressKey))) throw refused()
+    let userKeys: string[] = []
+    let user: User | undefined
+    try {
+      if (this.perUser.enabled) {
+        userKeys = await this.userKeys(login)
+        const within = await Promise.all(userKeys.map((key) => this.perUser.reserve(key)))
+        if (within.includes(false)) throw refused()
+      }
+      user = await check(login)
+    } catch (err) {
+      // A refusal stays counted; a user service that could not answer (database down) was no guess.
+      if (!isSignInThrottled(err)) await this.giveBack(addressKey, userKeys)
+      throw err
     }
-    await Promise.all([
-      maxFailuresPerUser > 0 ? this.store.increment(userKey, windowSeconds) : undefined,
-      addressKey && maxFailuresPerAddress > 0 ? this.store.increment(addressKey, windowSeconds) : undefined,
-    ])
-    return undefined
+    if (user) {
+      await Promise.all([...userKeys.map((key) => this.perUser.clear(key)), addressKey ? this.perAddress.release(addressKey) : undefined])
+    }
+    return user
+  }
+
+  private async giveBack(addressKey: string | undefined, userKeys: readonly string[]): Promise<void> {
+    try {
+      await Promise.all([addressKey ? this.perAddress.release(addressKey) : undefined, ...userKeys.map((key) => this.perUser.release(key))])
+    } catch {
+      // The store is failing too: the original error is the one to report.
+    }
   }
 }
 
@@ -91,7 +160,7 @@ export class SignInThrottle {
  */
 export function throttleSignIns(users: UserService, store: Store, settings: ThrottleSettings): UserService {
   if (settings.maxFailuresPerUser <= 0 && settings.maxFailuresPerAddress <= 0) return users
-  const throttle = new SignInThrottle(store, settings)
+  const throttle = new SignInThrottle(store, settings, users)
   const throttled: UserService = {
     authenticate: (login) => throttle.authenticate(login, (l) => users.authenticate(l)),
     authenticateExternal: (login) => users.authenticateExternal(login),
@@ -101,5 +170,7 @@ export function throttleSignIns(users: UserService, store: Store, settings: Thro
   }
   const accepts = users.acceptsPasswordIdp
   if (accepts) throttled.acceptsPasswordIdp = (idp, client) => accepts.call(users, idp, client)
+  const resolve = users.resolveAccount
+  if (resolve) throttled.resolveAccount = (login) => resolve.call(users, login)
   return throttled
 }

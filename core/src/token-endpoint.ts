@@ -1,11 +1,15 @@
 import { randomBytes } from 'node:crypto'
 import { parseAcrValues } from './acr.js'
+import { pick, type ClaimsRelease } from './claims.js'
 import { CLIENT_AUTH_PARAMS, type ClientAuthenticator } from './client-auth.js'
 import { OAuthError } from './errors.js'
 import { readForm, type FormParams } from './form-body.js'
-import type { Client, Grant, GrantRequest, GrantServices, JsonObject, RouteContext, TokenSettings, UserService } from './interfaces.js'
+import type {
+  AcrContext, Client, Grant, GrantRequest, GrantServices, JsonObject, ResourceDefinition, RouteContext, TokenSettings, User, UserService,
+} from './interfaces.js'
 import type { PluginRegistry } from './plugin-loader.js'
 import type { RefreshFamily } from './refresh-family.js'
+import { checkResourceIndicator, decideAudience } from './resources.js'
 import { formatScope, isSubset, parseScope } from './scope.js'
 import type { TokenService } from './tokens.js'
 
@@ -19,10 +23,15 @@ export interface TokenEndpointDeps {
   settings: TokenSettings
   services: () => GrantServices
   users: () => UserService
+  /** Scope → claims release and the plugins' claims hooks (SPEC §11). */
+  claims: ClaimsRelease
+  /** Config `resources` (RFC 8707) by id, and the resource owning each API scope. */
+  resources: ReadonlyMap<string, ResourceDefinition>
+  scopeOwners: ReadonlyMap<string, string>
 }
 
 /** Parameters the core itself reads; everything else must be declared by the grant. */
-const CORE_PARAMS = new Set<string>(['grant_type', 'scope', ...CLIENT_AUTH_PARAMS])
+const CORE_PARAMS = new Set<string>(['grant_type', 'scope', 'resource', ...CLIENT_AUTH_PARAMS])
 
 interface TokenRequest {
   params: FormParams
@@ -52,6 +61,7 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
       authorization: ctx.get('authorization') || undefined,
       params,
       audiences: [issuer, `${issuer}${ctx.path}`, `${issuer}/connect/token`],
+      clientIp: ctx.state.clientIp,
     })
   }
 
@@ -83,6 +93,9 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
     const requestedScope = parseScope(params.get('scope'))
     if (requestedScope && !isSubset(requestedScope, client.scopes)) throw new OAuthError('invalid_scope', 'requested scope is not allowed for this client')
     const acr = grant.acrValues ? parseAcrValues(params.get('acr_values'), registry.acr) : { raw: [] }
+    // RFC 8707 §2: one resource per token request here (repeats were refused above); checked before the grant spends anything.
+    const resource = params.get('resource')
+    if (resource !== undefined) checkResourceIndicator(client, resource, deps.resources)
 
     const grantRequest: GrantRequest = {
       grantType: grant.type,
@@ -93,22 +106,44 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
       issuer: ctx.state.issuer,
       clientIp: ctx.state.clientIp,
       services: deps.services(),
+      ...(resource !== undefined ? { resource } : {}),
     }
     const decided = await grant.handle(grantRequest)
     // A result starts as a failure: a handler that decides nothing grants nothing.
     if (!decided) throw new OAuthError('invalid_grant', 'the grant was not accepted')
-    ctx.body = await issue(deps, ctx.state.issuer, client, decided)
+    ctx.body = await issue(deps, { issuer: ctx.state.issuer, client, grant: decided, grantType: grant.type, resource, acr })
   }
 }
 
+interface IssueInput {
+  issuer: string
+  client: Client
+  grant: Grant
+  grantType: string
+  /** The request's RFC 8707 `resource`, already checked against config and the client. */
+  resource: string | undefined
+  /** The request's parsed acr_values; the grant's `context` wins when it has one. */
+  acr: AcrContext
+}
+
 /** Fosite's PopulateTokenEndpointResponse: the core alone mints and stores tokens. */
-async function issue(deps: TokenEndpointDeps, issuer: string, client: Client, grant: Grant): Promise<JsonObject> {
+async function issue(deps: TokenEndpointDeps, input: IssueInput): Promise<JsonObject> {
   const { settings, tokens, registry } = deps
+  const { issuer, client, grant, grantType } = input
   const scope = grant.scope
   if (!Array.isArray(scope) || !isSubset(scope, client.scopes)) throw new OAuthError('invalid_scope', 'granted scope is not allowed for this client')
-  const scopeText = formatScope(scope)
   const subject = grant.subject ?? client.client_id
-  const configuredTtl = client.access_token_ttl ?? settings.accessTokenTtl
+  const context = grant.context ?? input.acr
+  // RFC 8707 / RFC 9068 §3: the token is for one API, with that API's scopes (and the OIDC ones) only.
+  const target = decideAudience({
+    client, requested: input.resource, scope, grantResources: grant.resources, resources: deps.resources, owners: deps.scopeOwners,
+  })
+  // A grant that names its own audience (token exchange's `audience`) keeps it over one implied by scope;
+  // a requested `resource` joins it (RFC 8693 §2.1 allows both).
+  const resource = grant.audience !== undefined && input.resource === undefined ? undefined : target.resource
+  const accessScope = target.scope
+  const scopeText = formatScope(accessScope)
+  const configuredTtl = resource?.accessTokenTtl ?? client.access_token_ttl ?? settings.accessTokenTtl
   // A grant may shorten, never extend, the configured lifetime (e.g. token exchange: not past the subject token).
   const ttl = typeof grant.expiresIn === 'number' && grant.expiresIn >= 1 ? Math.min(configuredTtl, Math.floor(grant.expiresIn)) : configuredTtl
 
@@ -120,15 +155,32 @@ async function issue(deps: TokenEndpointDeps, issuer: string, client: Client, gr
   // OIDC Core §3.1.2.1: an ID token only for a user and only when `openid` is granted (a narrowed refresh may drop it).
   const idOptions = grant.idToken === false || !userBound || !scope.includes('openid') ? undefined : (grant.idToken ?? {})
 
+  // The user and their claims are looked up once, and only when something needs them.
+  const users = deps.users()
+  const needsUser = userBound && (idOptions !== undefined || (resource?.claims.length ?? 0) > 0 || deps.claims.hasHooks)
+  const user: User | undefined = grant.user ?? (needsUser ? await users.findById(subject, context) : undefined)
+  let userClaims: JsonObject | undefined
+  const claimsOfUser = async (): Promise<JsonObject> => (userClaims ??= user ? await users.claims(user, scope) : {})
+  const tenantClaim: JsonObject = settings.tenantClaim !== false && typeof context.tenant === 'string' ? { [settings.tenantClaim]: context.tenant } : {}
+  const hookBase = { client, grantType, context, ...(user ? { user } : {}) }
+
+  // Access token claims, later sources winning: the grant's own, the resource's user claims, hooks, the tenant.
+  const accessClaims: JsonObject = { ...(grant.claims ?? {}) }
+  if (resource && userBound && resource.claims.length > 0) Object.assign(accessClaims, pick(await claimsOfUser(), resource.claims))
+  if (deps.claims.hasHooks) {
+    Object.assign(accessClaims, await deps.claims.fromHooks({ ...hookBase, kind: 'access_token', scope: accessScope, ...(resource ? { resource: resource.id } : {}) }))
+  }
+  Object.assign(accessClaims, tenantClaim)
+
   const accessToken = await tokens.signAccessToken({
     issuer,
     client,
     subject,
     scope: scopeText,
-    audience: grant.audience ?? client.client_id,
+    audience: audienceOf(grant.audience, resource?.id) ?? client.client_id,
     ttl,
     ...(grantId ? { grantId } : {}),
-    ...(grant.claims ? { claims: grant.claims } : {}),
+    ...(Object.keys(accessClaims).length > 0 ? { claims: accessClaims } : {}),
     ...(idOptions?.authTime !== undefined ? { authTime: idOptions.authTime } : {}),
     ...(idOptions?.acr ? { acr: idOptions.acr } : {}),
   })
@@ -148,14 +200,24 @@ async function issue(deps: TokenEndpointDeps, issuer: string, client: Client, gr
       grant_id: grantId,
       ...(grant.context ? { context: grant.context } : {}),
       session: { ...(grant.session ?? {}), ...(idOptions?.authTime !== undefined ? { auth_time: idOptions.authTime } : {}), ...(idOptions?.acr ? { acr: idOptions.acr } : {}) },
+      // RFC 8707 §2.2: later refreshes may ask for any resource of the original authorization.
+      ...(target.authorized.length > 0 ? { resources: target.authorized } : {}),
     }, settings.refreshTokenTtl)
   }
 
   if (idOptions && userBound) {
-    const users = deps.users()
-    const user = grant.user ?? (await users.findById(subject, grant.context ?? { raw: [] }))
-    const claims = user ? await users.claims(user, scope) : {}
+    // OIDC Core §5.4: the user's claims that a granted scope lists, then the hooks', then the tenant.
+    const claims: JsonObject = user ? deps.claims.forScopes(await claimsOfUser(), scope) : {}
+    if (deps.claims.hasHooks) Object.assign(claims, await deps.claims.fromHooks({ ...hookBase, kind: 'id_token', scope }))
+    Object.assign(claims, tenantClaim)
     body.id_token = await tokens.signId({ issuer, client, subject, claims, options: idOptions, accessToken, ttl: settings.idTokenTtl })
   }
   return body
+}
+
+function audienceOf(fromGrant: string | readonly string[] | undefined, resource: string | undefined): string | string[] | undefined {
+  if (fromGrant === undefined) return resource
+  const list = typeof fromGrant === 'string' ? [fromGrant] : [...fromGrant]
+  if (resource !== undefined && !list.includes(resource)) list.push(resource)
+  return list.length === 1 ? list[0] : list
 }

@@ -1,6 +1,7 @@
 import { OAuthError } from './errors.js'
 import { isFormContentType, readForm } from './form-body.js'
-import type { JsonObject, RouteContext, UserService } from './interfaces.js'
+import type { ClaimsRelease } from './claims.js'
+import type { Client, JsonObject, RouteContext, UserService } from './interfaces.js'
 import type { TokenService } from './tokens.js'
 
 export const USERINFO_PATH = '/connect/userinfo'
@@ -8,6 +9,9 @@ export const USERINFO_PATH = '/connect/userinfo'
 export interface UserinfoDeps {
   tokens: TokenService
   users: () => UserService
+  /** Scope → claims release and the plugins' claims hooks (SPEC §11). */
+  claims: ClaimsRelease
+  clients: ReadonlyMap<string, Client>
 }
 
 /** RFC 6750 §2.1 b64token. */
@@ -76,7 +80,16 @@ export function userinfoEndpoint(deps: UserinfoDeps): (ctx: RouteContext) => Pro
     const users = deps.users()
     const user = await users.findById(claims.sub, { raw: [] })
     if (!user) throw invalidToken('the user of this access token is no longer available')
-    const released = await users.claims(user, scopes)
+    // OIDC Core §5.4: only what a granted scope lists, then what the claims hooks add.
+    const released = deps.claims.forScopes(await users.claims(user, scopes), scopes)
+    if (deps.claims.hasHooks) {
+      const client = deps.clients.get(claims.client_id)
+      if (!client) throw invalidToken('the client of this access token is no longer registered')
+      const aud = typeof claims.aud === 'string' ? claims.aud : undefined
+      Object.assign(released, await deps.claims.fromHooks({
+        kind: 'userinfo', client, user, scope: scopes, context: { raw: [] }, ...(aud !== undefined && aud !== client.client_id ? { resource: aud } : {}),
+      }))
+    }
     const body: JsonObject = { ...released, sub: claims.sub }
     ctx.type = 'application/json'
     ctx.body = body

@@ -96,6 +96,41 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<St
     t.equal(await store.increment(short, 1), 1, 'a counter restarts after its window')
   })
 
+  t.test(`${name}: decrement gives a reservation back`, async (t) => {
+    const store = await makeStore()
+    const key = fresh('dec')
+    t.equal(await store.decrement(key), 0, 'an absent counter answers 0')
+    t.equal(await store.get(key), undefined, 'and is not created')
+    await store.increment(key, 60)
+    await store.increment(key, 60)
+    t.equal(await store.decrement(key), 1, 'takes one back')
+    t.equal(await store.decrement(key), 0, 'down to zero')
+    t.equal(await store.decrement(key), 0, 'never below zero')
+    t.equal(await store.increment(key, 60), 1, 'and counts up again from there')
+    // Reserve-then-give-back, as the brute-force limits use it: of 40 concurrent reservations
+    // against a limit of 10, exactly 10 fit, whatever the interleaving with the give-backs.
+    const limit = fresh('reserve')
+    const admitted = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+      const n = await store.increment(limit, 60)
+      if (n > 10) return false
+      if (i % 2 === 0) await store.decrement(limit)
+      return true
+    }))
+    t.ok(admitted.filter(Boolean).length >= 10, 'at least the limit is admitted')
+    t.equal(Number(await store.get(limit)), 40 - admitted.filter((a, i) => a && i % 2 === 0).length, 'the counter is exactly the reservations kept')
+    const many = fresh('dec-many')
+    for (let i = 0; i < 20; i++) await store.increment(many, 60)
+    const after = await Promise.all(Array.from({ length: 25 }, () => store.decrement(many)))
+    t.same([...after].sort((a, b) => a - b), [...Array.from({ length: 5 }, () => 0), ...Array.from({ length: 20 }, (_, i) => i)], 'concurrent decrements are serialised and stop at zero')
+    const short = fresh('dec-ttl')
+    await store.increment(short, 1)
+    await store.increment(short, 1)
+    await store.decrement(short)
+    await sleep(2100)
+    t.equal(await store.get(short), undefined, 'a decrement keeps the counter\'s window')
+    t.equal(await store.decrement(short), 0, 'and does not bring an expired counter back')
+  })
+
   t.test(`${name}: family revocation`, async (t) => {
     const store = await makeStore()
     const family = fresh('grant')

@@ -131,7 +131,8 @@ t.test('external identities: links, tenants, autoProvision', async (t) => {
   t.equal(await external('up-stranger', { autoProvision: true, tenant: 'globex' }), undefined, 'a provisioned user keeps its first tenant')
   const found = await service.findById(created!.sub, { raw: [] })
   t.equal(found?.tenant, 'acme')
-  t.same(await service.claims(found!, ['openid', 'profile', 'email']), { name: 'From Upstream', email: 'x@example.com' }, 'only standard claims are kept')
+  // Upstream claims outside OIDC Core §5.1 (groups) are not kept; which claims a scope releases is the core's filter (test/claims/).
+  t.same(await service.claims(found!, ['openid', 'profile', 'email']), { name: 'From Upstream', email: 'x@example.com', tenant: 'acme' }, 'only standard claims are kept, plus the tenant')
   t.ok(await service.isActive(created!.sub, { raw: [] }))
   t.notOk(await service.isActive(created!.sub, { raw: [], tenant: 'globex' }))
   t.notOk(await service.isActive('u-dan', { raw: [] }), 'inactive configured user')
@@ -139,7 +140,7 @@ t.test('external identities: links, tenants, autoProvision', async (t) => {
   t.notOk(service.acceptsPasswordIdp(), 'users-static keeps no passwords for external providers')
 
   const alice = await service.findById('u-alice', { raw: [] })
-  t.same(await service.claims(alice!, ['openid']), {}, 'openid alone releases nothing extra')
-  t.same(await service.claims(alice!, ['profile']), { name: 'Alice', preferred_username: 'alice' })
+  // Every claim of the user, whatever the scopes: the core releases only what a granted scope lists (SPEC §11).
+  t.same(await service.claims(alice!, ['openid']), { name: 'Alice', preferred_username: 'alice', tenant: 'acme' }, 'all of the user\'s claims, for the core to filter')
   t.equal(await service.authenticate({ username: 'alice', password: '', context: { raw: [] }, client }), undefined, 'no password configured: no password sign-in')
 })

@@ -101,6 +101,14 @@ export class MemoryStore implements Store {
     return next
   }
 
+  async decrement(key: string): Promise<number> {
+    const entry = this.live(key)
+    if (!entry) return 0
+    const next = Math.max(0, (Number(entry.value) || 0) - 1)
+    entry.value = String(next)
+    return next
+  }
+
   async revokeFamily(family: string, ttlSeconds: number): Promise<void> {
     for (const key of [...(this.families.get(family) ?? [])]) {
       const entry = this.entries.get(key)

@@ -67,6 +67,17 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n`
 
+/*
+ * Gives back one reservation of a brute-force counter: DECR keeps the key's TTL; an absent
+ * counter is not created (it would outlive nothing), and a counter never goes below zero.
+ */
+const DECREMENT = `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+if tonumber(v) == nil then return redis.error_reply('ERR value is not an integer or out of range') end
+if tonumber(v) <= 0 then return 0 end
+return redis.call('DECR', KEYS[1])`
+
 interface ScriptCommands {
   grantdPutFamily(k1: string, k2: string, value: string, ttl: number): Promise<number>
   grantdAddFamily(k1: string, k2: string, value: string, ttl: number): Promise<number>
@@ -74,6 +85,7 @@ interface ScriptCommands {
   grantdConsumeLeavingFamily(k1: string, k2: string, k3: string, value: string, ttl: number): Promise<string | null>
   grantdRevokeFamily(k1: string, k2: string, ttl: number): Promise<number>
   grantdIncrement(k1: string, ttl: number): Promise<number>
+  grantdDecrement(k1: string): Promise<number>
 }
 
 /**
@@ -117,6 +129,7 @@ export class RedisStore implements Store {
     client.defineCommand('grantdConsumeLeavingFamily', { numberOfKeys: 3, lua: CONSUME_LEAVING_FAMILY })
     client.defineCommand('grantdRevokeFamily', { numberOfKeys: 2, lua: REVOKE_FAMILY })
     client.defineCommand('grantdIncrement', { numberOfKeys: 1, lua: INCREMENT })
+    client.defineCommand('grantdDecrement', { numberOfKeys: 1, lua: DECREMENT })
     this.redis = client as Client & ScriptCommands
     this.watchdog = setInterval(() => this.expire(), Math.min(100, Math.ceil(commandTimeoutMs / 4)))
     this.watchdog.unref()
@@ -220,6 +233,10 @@ export class RedisStore implements Store {
 
   async increment(key: string, ttlSeconds: number): Promise<number> {
     return this.run(() => this.redis.grantdIncrement(this.key(key), wholeSeconds(ttlSeconds)))
+  }
+
+  async decrement(key: string): Promise<number> {
+    return this.run(() => this.redis.grantdDecrement(this.key(key)))
   }
 
   async revokeFamily(family: string, ttlSeconds: number): Promise<void> {

@@ -47,6 +47,10 @@ if (!redis) {
     const err = await store.increment('counter', 60).then(() => undefined, (e: unknown) => e)
     t.ok(err instanceof Error, 'increment of a non-number fails')
     t.not((err as Error).name, 'StoreUnavailableError', 'as the error Redis gave (a bug), not as "unavailable"')
+    const decErr = await store.decrement('counter').then(() => undefined, (e: unknown) => e)
+    t.ok(decErr instanceof Error, 'decrement of a non-number fails too')
+    t.not((decErr as Error).name, 'StoreUnavailableError')
+    t.equal(await store.get('counter'), 'not a number', 'and leaves the value alone')
   })
 
   t.test('an unreachable Redis rejects with StoreUnavailableError, and nothing is left unhandled', async (t) => {
@@ -59,7 +63,7 @@ if (!redis) {
     t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
     for (const [what, call] of [
       ['get', () => store.get('k')], ['put', () => store.put('k', 'v', 60)], ['consume', () => store.consume('k', { family: 'f' })],
-      ['revokeFamily', () => store.revokeFamily('f', 60)], ['ping', () => store.ping()],
+      ['revokeFamily', () => store.revokeFamily('f', 60)], ['ping', () => store.ping()], ['decrement', () => store.decrement('k')],
     ] as const) {
       const started = Date.now()
       const err = await (call as () => Promise<unknown>)().then(() => undefined, (e: unknown) => e)

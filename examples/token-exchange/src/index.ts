@@ -8,9 +8,10 @@ export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 /** The plugin's `options` in the config file. */
 export interface TokenExchangeOptions {
   /**
-   * The targets a client may name with `audience` (a logical name) or `resource` (an
-   * absolute URI, RFC 8707). Anything else is `invalid_target`. Default: none, so the
-   * new token's audience is the calling client, as for every other grant.
+   * The logical names a client may give as `audience`. Anything else is `invalid_target`.
+   * Default: none, so the new token's audience is the calling client, as for every other
+   * grant. `resource` (an absolute URI, RFC 8707) is the core's: it must be one of the
+   * config's `resources`, and joins `aud`.
    */
   readonly audiences: readonly string[]
   /**
@@ -62,22 +63,17 @@ function grantedScope(req: GrantRequest, subject: AccessTokenClaims): string[] {
 }
 
 /**
- * RFC 8693 §2.1 `audience` and `resource` name where the new token will be used; both
- * must be on the configured list (RFC 8693 §2.2.2 `invalid_target`). grantd rejects
- * repeated parameters, so a request names at most one of each.
+ * RFC 8693 §2.1 `audience` names where the new token will be used, from the configured
+ * list (RFC 8693 §2.2.2 `invalid_target`). `resource` needs no code here: the core checks it
+ * against the config's `resources` (RFC 8707) and adds it to `aud`. grantd rejects repeated
+ * parameters, so a request names at most one of each.
  */
 function targets(req: GrantRequest, options: TokenExchangeOptions): string[] {
-  const out: string[] = []
-  for (const name of ['audience', 'resource'] as const) {
-    const value = req.params[name]
-    if (value === undefined) continue
-    if (value.length > MAX_TARGET_LENGTH) throw new OAuthError('invalid_request', `${name} is too long`)
-    // RFC 8707 §2: a resource is an absolute URI without a fragment.
-    if (name === 'resource' && (!URL.canParse(value) || value.includes('#'))) throw new OAuthError('invalid_target', 'resource must be an absolute URI without a fragment')
-    if (!options.audiences.includes(value)) throw new OAuthError('invalid_target', `${name} is not a target this server issues tokens for`)
-    if (!out.includes(value)) out.push(value)
-  }
-  return out
+  const value = req.params.audience
+  if (value === undefined) return []
+  if (value.length > MAX_TARGET_LENGTH) throw new OAuthError('invalid_request', 'audience is too long')
+  if (!options.audiences.includes(value)) throw new OAuthError('invalid_target', 'audience is not a target this server issues tokens for')
+  return [value]
 }
 
 /** RFC 8693 §4.1: the caller is the current actor; earlier actors nest inside it. */
@@ -109,7 +105,7 @@ async function exchange(req: GrantRequest, options: TokenExchangeOptions): Promi
     subject: subject.sub,
     scope,
     claims: { act: actClaim(client.client_id, subject.act) },
-    ...(audience.length === 1 ? { audience: audience[0]! } : audience.length > 1 ? { audience } : {}),
+    ...(audience.length === 1 ? { audience: audience[0]! } : {}),
     // An exchange never outlives what was exchanged, so chained exchanges cannot extend access.
     expiresIn: remaining,
     // Same grant family: revoking the user's grant (e.g. its refresh token) revokes this token too.
@@ -132,7 +128,7 @@ export default definePlugin({
     const options = host.options
     host.grant({
       type: TOKEN_EXCHANGE,
-      parameters: ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'resource', 'actor_token', 'actor_token_type'],
+      parameters: ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'actor_token', 'actor_token_type'],
       required: ['subject_token', 'subject_token_type'],
       allowPublicClients: false,
       handle: (req) => exchange(req, options),

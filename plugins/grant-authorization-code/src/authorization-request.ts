@@ -1,4 +1,4 @@
-import { OAuthError, parseScope, isSubset, type AcrContext, type AcrParser, type Client } from '@grantd/core'
+import { checkResourceIndicator, OAuthError, parseScope, isSubset, type AcrContext, type AcrParser, type Client, type ResourceDefinition } from '@grantd/core'
 import { challengeOf, type PkceMethod } from './pkce.js'
 
 /** A validated authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1). */
@@ -16,6 +16,8 @@ export interface AuthorizationRequest {
   readonly maxAge?: number
   readonly loginHint?: string
   readonly issuer: string
+  /** RFC 8707 `resource` values (repeatable), each configured and allowed for the client. */
+  readonly resources?: readonly string[]
 }
 
 /**
@@ -80,11 +82,32 @@ export class AuthorizationParams {
     return value
   }
 
-  /** The first repeated parameter, if any. */
-  firstRepeated(): string | undefined {
-    for (const [name, values] of this.values) if (values.length > 1) return name
+  /** The first repeated parameter, if any, except the repeatable ones named. */
+  firstRepeated(...repeatable: readonly string[]): string | undefined {
+    for (const [name, values] of this.values) if (values.length > 1 && !repeatable.includes(name)) return name
     return undefined
   }
+
+  /** Every value of a repeatable parameter (RFC 8707 `resource`). */
+  all(name: string): string[] {
+    return this.values.get(name) ?? []
+  }
+}
+
+/** RFC 8707 §2: `resource` may be repeated at the authorization endpoint; at most this many. */
+const MAX_RESOURCES = 10
+
+/** Each `resource` must be configured and allowed for the client, else `invalid_target` (RFC 8707 §2). */
+function requestedResources(query: AuthorizationParams, client: Client, resources: ReadonlyMap<string, ResourceDefinition>): string[] {
+  const values = query.all('resource')
+  if (values.length > MAX_RESOURCES) throw new OAuthError('invalid_request', 'too many resource parameters')
+  const out: string[] = []
+  for (const value of values) {
+    if (value === '') throw new OAuthError('invalid_target', 'resource is empty')
+    const id = checkResourceIndicator(client, value, resources).id
+    if (!out.includes(id)) out.push(id)
+  }
+  return out
 }
 
 /**
@@ -95,6 +118,7 @@ export class AuthorizationParams {
 export function parseAuthorizationRequest(
   rawQuery: string | AuthorizationParams, clients: ReadonlyMap<string, Client>, acr: AcrParser, issuer: string,
   redirectAllowed: (client: Client, redirectUri: string) => boolean = (client, uri) => client.redirect_uris.includes(uri),
+  resources: ReadonlyMap<string, ResourceDefinition> = new Map(),
 ): AuthorizationRequest {
   if (typeof rawQuery === 'string' && rawQuery.length > 16 * 1024) throw new UnredirectableError('Invalid request', 'The authorization request is too large.')
   const query = typeof rawQuery === 'string' ? AuthorizationParams.fromQuery(rawQuery) : rawQuery
@@ -124,7 +148,7 @@ export function parseAuthorizationRequest(
   // A repeated state cannot be echoed back faithfully: answer without one.
   const state = query.repeated('state') ? undefined : safeGet(query, 'state')
   try {
-    const repeated = query.firstRepeated()
+    const repeated = query.firstRepeated('resource')
     if (repeated !== undefined) throw new OAuthError('invalid_request', `parameter ${repeated.slice(0, 64)} is repeated`)
     if (query.get('request') !== undefined) throw new OAuthError('request_not_supported', 'request objects are not supported')
     if (query.get('request_uri') !== undefined) throw new OAuthError('request_uri_not_supported', 'request_uri is not supported')
@@ -152,6 +176,7 @@ export function parseAuthorizationRequest(
     const nonce = query.get('nonce')
     const loginHint = query.get('login_hint')
     const context = acr.parse(query.get('acr_values'))
+    const resourceIds = requestedResources(query, client, resources)
 
     return {
       client, redirectUri, scope, acr: context, prompt, issuer,
@@ -160,6 +185,7 @@ export function parseAuthorizationRequest(
       ...(pkce ? { codeChallenge: pkce.challenge, codeChallengeMethod: pkce.method } : {}),
       ...(maxAge !== undefined ? { maxAge } : {}),
       ...(loginHint !== undefined ? { loginHint } : {}),
+      ...(resourceIds.length > 0 ? { resources: resourceIds } : {}),
     }
   } catch (err) {
     if (err instanceof OAuthError) throw new RedirectableError(err, redirectUri, state)

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { OAuthError, randomToken, secretKey, type AcrContext, type Grant, type GrantRequest, type Logger, type Store } from '@grantd/core'
+import {
+  OAuthError, randomToken, secretKey, type AcrContext, type Grant, type GrantRequest, type Logger, type ResourceDefinition, type Store,
+} from '@grantd/core'
 import { isValidVerifier, verifierMatches, type PkceMethod } from './pkce.js'
 
 /** What a code stands for; stored under the code's SHA-256, never the code itself. */
@@ -17,6 +19,8 @@ export interface CodeRecord {
   idp?: string
   code_challenge?: string
   code_challenge_method?: PkceMethod
+  /** RFC 8707 resources of the authorization request. */
+  resources?: readonly string[]
 }
 
 function invalidGrant(description: string, detail?: string): OAuthError {
@@ -36,6 +40,8 @@ export class AuthorizationCodes {
     /** How long a revoked family is remembered: as long as any of its tokens could live. */
     private readonly revocationTtl: number,
     private readonly log: Logger,
+    /** Config `resources` (RFC 8707), to refuse a `resource` the code does not cover before spending it. */
+    private readonly resources: ReadonlyMap<string, ResourceDefinition> = new Map(),
   ) {}
 
   async issue(record: CodeRecord): Promise<string> {
@@ -80,6 +86,8 @@ export class AuthorizationCodes {
       // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade attempt.
       throw invalidGrant('code_verifier sent for a code issued without code_challenge')
     }
+    // RFC 8707 §2.2: a resource outside the authorization is refused before the code is spent (the core checks it again).
+    if (req.resource !== undefined && !this.covers(record, req.resource)) throw new OAuthError('invalid_target', 'the resource was not part of the authorization')
 
     // The "used" marker is left in the same atomic step as the consume; losing a
     // concurrent redemption makes this request the second use.
@@ -94,6 +102,8 @@ export class AuthorizationCodes {
       scope: record.scope,
       grantId: family,
       context: record.context,
+      // The token endpoint's `resource` must be one of these (or of the scopes' resources when none was named).
+      resources: record.resources ?? [],
       session: { ...(record.amr ? { amr: [...record.amr] } : {}), ...(record.idp ? { idp: record.idp } : {}) },
       idToken: {
         authTime: record.auth_time,
@@ -102,6 +112,12 @@ export class AuthorizationCodes {
         ...(record.amr !== undefined ? { amr: record.amr } : {}),
       },
     }
+  }
+
+  /** The code's resources, or when it named none, the resources owning its scopes. */
+  private covers(record: CodeRecord, resource: string): boolean {
+    if (record.resources && record.resources.length > 0) return record.resources.includes(resource)
+    return this.resources.get(resource)?.scopes.some((s) => record.scope.includes(s)) ?? false
   }
 
   private async replayed(family: string, clientId: string): Promise<never> {

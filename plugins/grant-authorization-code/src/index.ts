@@ -69,8 +69,9 @@ export default definePlugin<AuthorizationCodeOptions>({
         return []
       }
     }
-    const longestAccessTtl = Math.max(tokens.accessTokenTtl, ...[...clients.values()].map((c) => c.access_token_ttl ?? 0))
-    const codes = new AuthorizationCodes(store, tokens.codeTtl, Math.max(tokens.refreshTokenTtl, longestAccessTtl), host.log)
+    const longestAccessTtl = Math.max(tokens.accessTokenTtl, ...[...clients.values()].map((c) => c.access_token_ttl ?? 0),
+      ...[...host.config.resources.values()].map((r) => r.accessTokenTtl ?? 0))
+    const codes = new AuthorizationCodes(store, tokens.codeTtl, Math.max(tokens.refreshTokenTtl, longestAccessTtl), host.log, host.config.resources)
     const sessions = new Sessions(store, signer, sessionTtl)
     const carrier = new PendingCodec(signer, loginTtl)
     /** Written once a sign-in succeeds: the request is single-use. */
@@ -131,6 +132,7 @@ export default definePlugin<AuthorizationCodeOptions>({
         ...(s.nonce !== undefined ? { nonce: s.nonce } : {}),
         ...(s.code_challenge !== undefined ? { codeChallenge: s.code_challenge } : {}),
         ...(s.code_challenge_method !== undefined ? { codeChallengeMethod: s.code_challenge_method } : {}),
+        ...(s.resources !== undefined ? { resources: s.resources } : {}),
       }
     }
 
@@ -161,6 +163,7 @@ export default definePlugin<AuthorizationCodeOptions>({
         ...(session.idp !== undefined ? { idp: session.idp } : {}),
         ...(request.codeChallenge !== undefined ? { code_challenge: request.codeChallenge } : {}),
         ...(request.codeChallengeMethod !== undefined ? { code_challenge_method: request.codeChallengeMethod } : {}),
+        ...(request.resources !== undefined ? { resources: request.resources } : {}),
       })
       redirectToClient(ctx, request, { code })
     }
@@ -267,7 +270,7 @@ export default definePlugin<AuthorizationCodeOptions>({
     async function authorize(ctx: RouteContext, source: string | AuthorizationParams): Promise<void> {
       let request: AuthorizationRequest
       try {
-        request = parseAuthorizationRequest(source, clients, host.resolve('acr'), ctx.state.issuer, redirectUriAllowed)
+        request = parseAuthorizationRequest(source, clients, host.resolve('acr'), ctx.state.issuer, redirectUriAllowed, host.config.resources)
       } catch (err) {
         if (err instanceof UnredirectableError) return page(ctx, 400, err.title, err.message)
         if (err instanceof RedirectableError) {

@@ -30,6 +30,8 @@ export interface CarriedRequest {
   max_age?: number
   login_hint?: string
   notices?: string[]
+  /** RFC 8707 resources the request named. */
+  resources?: readonly string[]
 }
 
 const PURPOSE = 'grantd-authorization-request'
@@ -57,6 +59,7 @@ export class PendingCodec {
       ...(request.maxAge !== undefined ? { max_age: request.maxAge } : {}),
       ...(request.loginHint !== undefined ? { login_hint: request.loginHint } : {}),
       ...(notices.length > 0 ? { notices: [...notices] } : {}),
+      ...(request.resources !== undefined ? { resources: request.resources } : {}),
     }
     const sealed = this.signer.sign(PURPOSE, Buffer.from(JSON.stringify(carried), 'utf8').toString('base64url'))
     return sealed.length <= MAX_CARRIED_LENGTH ? sealed : undefined

@@ -34,12 +34,14 @@ export default definePlugin({
       required: ['refresh_token'],
       // Public clients hold refresh tokens too (RFC 9700 §4.14.2: with rotation).
       allowPublicClients: true,
-      async handle({ client, params, requestedScope, services }: GrantRequest) {
+      async handle({ client, params, requestedScope, services, resource }: GrantRequest) {
         // Refuse what can be refused without using the token up: a widened scope or a
         // disabled user must not burn the token (or, with rotation, the family). The core
         // runs these checks between reading the record and spending it.
         const record = await services.refreshTokens.redeem(params.refresh_token!, client, async (found) => {
           narrowedScope(requestedScope, found.scope)
+          // RFC 8707 §2.2: only resources the grant covered; refused before the token is spent (the core checks again).
+          if (resource !== undefined && !(found.resources ?? []).includes(resource)) throw new OAuthError('invalid_target', 'the resource was not part of the authorization')
           if (!(await services.users.isActive(found.sub, contextOf(found)))) throw invalidGrant('user is no longer active')
         })
         if (!record) throw invalidGrant('unknown, expired, revoked, reused or of another client')
@@ -57,6 +59,8 @@ export default definePlugin({
           refreshScope: record.scope,
           context: contextOf(record),
           session,
+          // RFC 8707 §2.2: a refresh may ask for any resource the original grant covered, no other.
+          resources: record.resources ?? [],
           idToken: {
             ...(typeof session.auth_time === 'number' ? { authTime: session.auth_time } : {}),
             ...(typeof session.acr === 'string' ? { acr: session.acr } : {}),

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import {
-  definePlugin, SecretVerifier as PasswordCheck,
-  type AcrContext, type ExternalLogin, type JsonObject, type JsonValue, type PasswordLogin, type Store, type User, type UserService,
+  definePlugin, normalizeUsername, SecretVerifier as PasswordCheck,
+  type AcrContext, type Client, type ExternalLogin, type JsonObject, type PasswordLogin, type Store, type User, type UserService,
 } from '@grantd/core'
 
 export interface StaticUserConfig {
@@ -19,8 +19,11 @@ export interface StaticUsersOptions {
   users: StaticUserConfig[]
 }
 
-/** OIDC Core §5.4: which standard claims each scope releases. */
-const SCOPE_CLAIMS: Readonly<Record<string, readonly string[]>> = {
+/**
+ * OIDC Core §5.4's standard claims: what an auto-provisioned user keeps of the upstream
+ * identity. (Which claims a scope releases is the core's business: config `scopes`.)
+ */
+const STANDARD_CLAIMS: Readonly<Record<string, readonly string[]>> = {
   profile: ['name', 'family_name', 'given_name', 'middle_name', 'nickname', 'preferred_username', 'profile', 'picture', 'website', 'gender', 'birthdate', 'zoneinfo', 'locale', 'updated_at'],
   email: ['email', 'email_verified'],
   address: ['address'],
@@ -39,8 +42,9 @@ interface Entry {
   password: PasswordCheck | undefined
 }
 
+/** NFKC + lower-cased, as the core's throttle counts unknown names: `rene\u0301` is `rené` is `RENÉ`. */
 function lowerKey(username: string): string {
-  return username.normalize('NFC').toLowerCase()
+  return normalizeUsername(username)
 }
 
 function linkKey(idp: string, sub: string): string {
@@ -125,10 +129,20 @@ export class StaticUsers implements UserService {
     return context.tenant === undefined || tenant === context.tenant
   }
 
-  async authenticate({ username, password, context }: PasswordLogin): Promise<User | undefined> {
+  /** The one user a sign-in names: its tenant fits and, without a tenant, the name is not shared. */
+  private match(username: string, context: AcrContext): Entry | undefined {
     const candidates = (this.byUsername.get(lowerKey(username)) ?? []).filter((e) => this.fitsTenant(e.config.tenant, context))
     // Without a tenant, a username shared by two tenants is ambiguous: refuse rather than guess.
-    const entry = candidates.length === 1 ? candidates[0] : undefined
+    return candidates.length === 1 ? candidates[0] : undefined
+  }
+
+  /** The account the core's brute-force limits count for this sign-in: the user `authenticate` would check. */
+  async resolveAccount({ username, context }: { username: string; context: AcrContext; client: Client }): Promise<string | undefined> {
+    return this.match(username, context)?.config.sub
+  }
+
+  async authenticate({ username, password, context }: PasswordLogin): Promise<User | undefined> {
+    const entry = this.match(username, context)
     if (!entry?.password) {
       await this.decoy.verify(password)
       return undefined
@@ -157,7 +171,7 @@ export class StaticUsers implements UserService {
     const tenant = prior ? prior.tenant : context.tenant
     if (!this.fitsTenant(tenant, context)) return undefined
     const kept: JsonObject = {}
-    for (const names of Object.values(SCOPE_CLAIMS)) for (const n of names) if (claims[n] !== undefined) kept[n] = claims[n]!
+    for (const names of Object.values(STANDARD_CLAIMS)) for (const n of names) if (claims[n] !== undefined) kept[n] = claims[n]!
     const user: StaticUser = { sub, claims: kept, idp, ...(tenant !== undefined ? { tenant } : {}) }
     await store.put(`user:${sub}`, JSON.stringify(user), PROVISIONED_TTL)
     return user
@@ -182,16 +196,14 @@ export class StaticUsers implements UserService {
     return user && this.fitsTenant(user.tenant, context) ? user : undefined
   }
 
-  async claims(user: User, scopes: readonly string[]): Promise<JsonObject> {
-    const source = (user.claims ?? {}) as JsonObject
-    const out: JsonObject = {}
-    for (const scope of scopes) {
-      for (const name of SCOPE_CLAIMS[scope] ?? []) {
-        const value: JsonValue | undefined = source[name]
-        if (value !== undefined) out[name] = value
-      }
-    }
-    if (scopes.includes('profile') && out.preferred_username === undefined && typeof user.username === 'string') out.preferred_username = user.username
+  /**
+   * Every claim of the user: the configured `claims`, `preferred_username` (the username
+   * unless set), and `tenant`. The core releases only what the granted scopes list (SPEC §11).
+   */
+  async claims(user: User, _scopes?: readonly string[]): Promise<JsonObject> {
+    const out: JsonObject = { ...((user.claims ?? {}) as JsonObject) }
+    if (out.preferred_username === undefined && typeof user.username === 'string') out.preferred_username = user.username
+    if (out.tenant === undefined && typeof user.tenant === 'string') out.tenant = user.tenant
     return out
   }
 
