@@ -23,7 +23,7 @@ async function cli(...args: string[]): Promise<string> {
   return stdout
 }
 
-type Client = { client_id: string; client_secret: string; grant_types: string[]; scope: string; access_token_signed_response_alg?: string }
+type Client = { client_id: string; client_secret: string; grant_types: string[]; scope: string; access_token_signed_response_alg?: string; redirect_uris?: string[] }
 const svc = (id: string): Client => ({ client_id: id, client_secret: `${id}-secret`, grant_types: ['client_credentials'], scope: 'api' })
 const ro: Client = { client_id: 'ro', client_secret: 'ro-secret', grant_types: ['password'], scope: 'openid api' }
 
@@ -34,7 +34,7 @@ function writeConfig(clients: Client[], password = 'wonderland', extra: Record<s
     log: { level: 'info' },
     throttle: { maxFailuresPerUser: 1000, maxFailuresPerAddress: 1000 },
     users: { use: '@grantd/users-static', options: { users: [{ sub: 'u-alice', username: 'alice', password }] } },
-    plugins: ['@grantd/grant-client-credentials', '@grantd/grant-password'],
+    plugins: ['@grantd/grant-client-credentials', '@grantd/grant-password', '@grantd/grant-authorization-code'],
     clients,
     ...extra,
   }))
@@ -143,7 +143,7 @@ t.test('a bad config on SIGHUP is refused with a log line; the old one keeps ser
     ['unknown key', () => writeConfig([svc('svc')], 'wonderland', { colour: 'blue' }), /colour: unknown key/],
     ['a client alg no key has', () => writeConfig([{ ...svc('svc'), access_token_signed_response_alg: 'EdDSA' }]), /clients\[0\]\.access_token_signed_response_alg: no signing key has alg EdDSA/],
     ['a grant no plugin loads', () => writeConfig([{ ...svc('svc'), grant_types: ['urn:example:nope'] }]), /grant type \\"urn:example:nope\\" is not loaded/],
-    ['a plugin list change', () => writeConfig([svc('svc')], 'wonderland', { plugins: ['@grantd/grant-client-credentials'] }), /store, users and plugins must stay the same/],
+    ['a plugin list change', () => writeConfig([svc('svc')], 'wonderland', { plugins: ['@grantd/grant-client-credentials', '@grantd/grant-password'] }), /store, users and plugins must stay the same/],
     ['bad users-static options', () => writeConfig([svc('svc')], ''), /users\.options: users\[0\]\.password: must not be empty/],
     ['a broken key file', () => { writeConfig([svc('svc'), ro]); writeFileSync(keysFile, '{"keys": []}') }, /keys\.file: expected a JWK set/],
   ]
@@ -184,6 +184,19 @@ t.test('clients and users-static users added, changed and removed by SIGHUP', as
   t.equal(old.status, 400, 'the old password is refused')
   t.equal(old.json.error, 'invalid_grant')
   t.equal((await password('looking-glass')).status, 200, 'the new password signs in')
+
+  // A plugin that kept host.config.clients at register time (grant-authorization-code) sees the new client.
+  const web = { client_id: 'web2', client_secret: 'web2-secret', grant_types: ['authorization_code'], scope: 'openid', redirect_uris: ['http://127.0.0.1:5000/cb'] }
+  const authorize = () => fetch(`${child.url}/connect/authorize?${new URLSearchParams({
+    client_id: 'web2', response_type: 'code', redirect_uri: 'http://127.0.0.1:5000/cb', scope: 'openid', state: 's',
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+  })}`, { redirect: 'manual' })
+  t.equal((await authorize()).status, 400, 'unknown client before the reload')
+  writeConfig([svc('svc2'), ro, web], 'looking-glass')
+  await hup(child, 'configuration reloaded')
+  const page = await authorize()
+  t.equal(page.status, 200, 'the login page for the added client')
+  t.match(page.headers.get('content-type'), /text\/html/)
 
   // Discovery follows the clients (scopes_supported).
   writeConfig([{ ...svc('svc2'), scope: 'api reports' }, ro], 'looking-glass')
