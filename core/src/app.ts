@@ -28,6 +28,9 @@ import { REVOCATION_PATH, revocationEndpoint } from './revocation.js'
 import { TOKEN_PATHS, tokenEndpoint } from './token-endpoint.js'
 import { TokenService } from './tokens.js'
 import { USERINFO_PATH, userinfoEndpoint } from './userinfo.js'
+import { BackChannelLogout } from './sessions/back-channel.js'
+import { END_SESSION_PATH, endSessionEndpoint } from './sessions/end-session-endpoint.js'
+import { ConsentStore, SessionManager } from './sessions/session-service.js'
 
 export interface GrantdServer {
   readonly app: Koa<RequestState>
@@ -47,7 +50,7 @@ export interface GrantdServer {
   /** Start listening; resolves with the bound address (port 0 picks a free one). */
   listen(port?: number, host?: string): Promise<{ port: number; host: string; url: string }>
   /** Stop accepting, let in-flight requests finish, run close hooks, close the store. */
-  close(options?: { timeoutMs?: number }): Promise<void>
+  close(options?: { timeoutMs?: number; notificationsMs?: number }): Promise<void>
 }
 
 export interface CreateServerOptions {
@@ -178,6 +181,13 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   })
   const services: GrantServices = { store, users, tokens, refreshTokens, log }
   const claims = new ClaimsRelease(config.scopes, registry.claimsHooks, log)
+  // SSO sessions and consent live in the core (SPEC §10): every plugin that signs a browser in or out shares them.
+  const revocationTtl = Math.max(config.tokens.refreshTokenTtl, config.tokens.accessTokenTtl, ...config.clients.map((c) => c.access_token_ttl ?? 0),
+    ...[...config.resources.values()].map((r) => r.accessTokenTtl ?? 0), 1)
+  const backChannel = new BackChannelLogout((input) => tokens.signLogoutToken(input), log)
+  const sessions = new SessionManager(store, cookieKeys, clients.clients, backChannel, revocationTtl, log)
+  const consent = new ConsentStore(store, revocationTtl, config.tokens.refreshTokenTtl, log)
+  registry.container.register({ sessions: asValue(sessions), consent: asValue(consent) })
 
   const issuers = new IssuerResolver(config.issuer, trust)
   const discovery = new Discovery(registry, () => tokens.keys)
@@ -255,7 +265,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   })
   const token = tokenEndpoint({
     registry, clientAuth, tokens, refreshTokens, settings: config.tokens, services: () => services, users: () => users,
-    claims, resources: config.resources, scopeOwners: scopeOwners(config.resources),
+    claims, resources: config.resources, scopeOwners: scopeOwners(config.resources), sessions, consent,
   })
   // Browser-based clients (the `spa` kind) call these endpoints themselves: CORS for their origins.
   // Refilled in place by a reload: the CORS middlewares keep this Set.
@@ -273,6 +283,9 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   router.options(USERINFO_PATH, userinfoCors)
   router.get(USERINFO_PATH, userinfoCors, userinfo)
   router.post(USERINFO_PATH, userinfoCors, userinfo)
+  const endSession = endSessionEndpoint({ sessions, tokens, clients: clients.clients, log })
+  router.get(END_SESSION_PATH, endSession)
+  router.post(END_SESSION_PATH, endSession)
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store')
     ctx.body = { status: 'ok' }
@@ -347,7 +360,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         })
       })
     },
-    close({ timeoutMs = 10_000 } = {}) {
+    close({ timeoutMs = 10_000, notificationsMs = 2000 } = {}) {
       closing ??= (async () => {
         if (server) {
           const s = server
@@ -361,6 +374,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
           clearInterval(sweep)
           clearTimeout(timer)
         }
+        // Back-channel logouts still retrying get a moment, then are cut (and were logged).
+        await backChannel.drain(notificationsMs)
         // Fastify-style: children before parents — plugins close in reverse, the store last.
         await releasePlugins(registry, log)
       })()

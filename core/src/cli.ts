@@ -9,6 +9,7 @@ import { hashSecret } from './client-secret.js'
 import { SIGNING_ALGS, writePrivateJwks, type SigningAlg } from './keys.js'
 import { scaffoldPlugin } from './plugin-scaffold.js'
 import { keysFileCommand } from './keys-cli.js'
+import { consentCommand, sessionsCommand } from './sessions-cli.js'
 
 const USAGE = `usage:
   grantd start  [--config FILE] [--port N] [--host ADDR]
@@ -19,6 +20,8 @@ const USAGE = `usage:
   grantd keys retire --kid KID --file FILE   (published only, never signs)
   grantd hash-secret [SECRET]     (reads stdin when SECRET is absent)
   grantd new plugin NAME [--dir DIR]   (a grant plugin package with a passing test)
+  grantd sessions end --sub SUB [--client ID] [--config FILE]
+  grantd consent revoke --sub SUB --client ID [--config FILE]
 env: GRANTD_CONFIG, PORT, REDIS_URL`
 
 function die(message: string, code = 1): never {
@@ -169,6 +172,8 @@ export async function main(argv: string[]): Promise<void> {
       case 'keys': return await keys(args)
       case 'hash-secret': return await hash(args)
       case 'new': return await scaffold(args)
+      case 'sessions': return await sessionsCommand(args, async (f) => { const c = await readConfig(f); applyEnv(c); return c }, die)
+      case 'consent': return await consentCommand(args, async (f) => { const c = await readConfig(f); applyEnv(c); return c }, die)
       case undefined: case '-h': case '--help': case 'help':
         process.stdout.write(USAGE + '\n')
         return

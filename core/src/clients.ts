@@ -41,6 +41,12 @@ export class ClientRegistry {
         ...(c.id_token_signed_response_alg !== undefined ? { id_token_signed_response_alg: c.id_token_signed_response_alg } : {}),
         ...(c.access_token_signed_response_alg !== undefined ? { access_token_signed_response_alg: c.access_token_signed_response_alg } : {}),
         ...(c.resources !== undefined ? { resources: [...c.resources] } : {}),
+        ...(c.post_logout_redirect_uris !== undefined ? { post_logout_redirect_uris: [...c.post_logout_redirect_uris] } : {}),
+        ...(c.backchannel_logout_uri !== undefined ? { backchannel_logout_uri: c.backchannel_logout_uri } : {}),
+        ...(c.backchannel_logout_session_required !== undefined ? { backchannel_logout_session_required: c.backchannel_logout_session_required } : {}),
+        ...(c.frontchannel_logout_uri !== undefined ? { frontchannel_logout_uri: c.frontchannel_logout_uri } : {}),
+        ...(c.frontchannel_logout_session_required !== undefined ? { frontchannel_logout_session_required: c.frontchannel_logout_session_required } : {}),
+        ...(c.require_consent !== undefined ? { require_consent: c.require_consent } : {}),
       }
       let secret: SecretVerifier | undefined
       if (c.client_secret !== undefined) {

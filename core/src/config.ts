@@ -34,6 +34,12 @@ export interface ClientConfig {
   access_token_signed_response_alg?: SigningAlg
   /** RFC 8707 resources the client may ask for; absent: all. */
   resources?: string[]
+  post_logout_redirect_uris?: string[]
+  backchannel_logout_uri?: string
+  backchannel_logout_session_required?: boolean
+  frontchannel_logout_uri?: string
+  frontchannel_logout_session_required?: boolean
+  require_consent?: boolean
 }
 
 /** `keys: { "source": "store", ... }` (SPEC §13): keys live in the store and rotate themselves. */
@@ -168,6 +174,9 @@ const CLIENT_KEYS = [
   'require_pkce', 'allow_plain_pkce', 'identity_providers', 'client_name', 'jwks', 'access_token_ttl',
   'id_token_signed_response_alg', 'access_token_signed_response_alg',
   'resources',
+  // SPEC §10: logout and consent
+  'post_logout_redirect_uris', 'backchannel_logout_uri', 'backchannel_logout_session_required',
+  'frontchannel_logout_uri', 'frontchannel_logout_session_required', 'require_consent',
 ]
 
 function client(v: unknown, path: string): ClientConfig {
@@ -193,6 +202,7 @@ function client(v: unknown, path: string): ClientConfig {
     out[field] = alg as SigningAlg
   }
   if (o.resources !== undefined) out.resources = strArray(o.resources, `${path}.resources`)
+  logoutFields(o, out, path)
   if (o.token_endpoint_auth_method !== undefined) {
     const m = str(o.token_endpoint_auth_method, `${path}.token_endpoint_auth_method`)
     if (!AUTH_METHODS.includes(m as ClientAuthMethod)) fail(`${path}.token_endpoint_auth_method`, `expected one of ${AUTH_METHODS.join(', ')}`)
@@ -221,6 +231,19 @@ function client(v: unknown, path: string): ClientConfig {
 
 const TOP_KEYS = ['issuer', 'port', 'host', 'proxy', 'keys', 'tokens', 'cookies', 'throttle', 'log', 'store', 'users', 'plugins', 'clients', 'scopes', 'resources']
 const TOKEN_KEYS = ['accessTokenTtl', 'idTokenTtl', 'codeTtl', 'refreshTokenTtl', 'refreshTokenRotation', 'refreshTokenReuseInterval', 'accessTokenFormat', 'tenantClaim']
+/** SPEC §10 client fields (RP-Initiated, Back-Channel and Front-Channel Logout 1.0, consent). */
+function logoutFields(o: Raw, out: ClientConfig, path: string): void {
+  if (o.post_logout_redirect_uris !== undefined) {
+    out.post_logout_redirect_uris = strArray(o.post_logout_redirect_uris, `${path}.post_logout_redirect_uris`)
+    out.post_logout_redirect_uris.forEach((u, i) => url(u, `${path}.post_logout_redirect_uris[${i}]`))
+  }
+  if (o.backchannel_logout_uri !== undefined) out.backchannel_logout_uri = url(o.backchannel_logout_uri, `${path}.backchannel_logout_uri`)
+  if (o.frontchannel_logout_uri !== undefined) out.frontchannel_logout_uri = url(o.frontchannel_logout_uri, `${path}.frontchannel_logout_uri`)
+  for (const k of ['backchannel_logout_session_required', 'frontchannel_logout_session_required', 'require_consent'] as const) {
+    if (o[k] !== undefined) out[k] = bool(o[k], `${path}.${k}`)
+  }
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 /** Validate a parsed config object; errors name the key path (`clients[1].redirect_uris: expected array`). */

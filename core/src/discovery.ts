@@ -35,7 +35,7 @@ export class Discovery {
     const config = this.registry.container.resolve('config')
     for (const client of config.clients.values()) for (const s of client.scopes) scopes.add(s)
     // Every claim a scope can release (SPEC §11), after the ones the core itself sets.
-    const claims = new Set<string>(['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'at_hash'])
+    const claims = new Set<string>(['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'at_hash', 'sid'])
     for (const s of scopes) for (const c of config.scopes.get(s)?.claims ?? []) claims.add(c)
     if (config.tokens.tenantClaim !== false) claims.add(config.tokens.tenantClaim)
     const acrPrefixes = [...this.registry.acr.keys()]
@@ -51,6 +51,12 @@ export class Discovery {
       introspection_endpoint: `${issuer}/connect/introspect`,
       revocation_endpoint: `${issuer}/connect/revocation`,
       userinfo_endpoint: `${issuer}/connect/userinfo`,
+      // SPEC §10: RP-Initiated, Back-Channel and Front-Channel Logout 1.0.
+      end_session_endpoint: `${issuer}/connect/endsession`,
+      backchannel_logout_supported: true,
+      backchannel_logout_session_supported: true,
+      frontchannel_logout_supported: true,
+      frontchannel_logout_session_supported: true,
       grant_types_supported: grants,
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
       // Exactly what client-auth.ts accepts for private_key_jwt.

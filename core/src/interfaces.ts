@@ -49,6 +49,16 @@ export interface Client {
   readonly confidential: boolean
   /** API resources (RFC 8707) the client may ask tokens for; absent: every configured resource. */
   readonly resources?: readonly string[]
+  /** RP-Initiated Logout 1.0: where the end-session endpoint may send the browser back (exact match). */
+  readonly post_logout_redirect_uris?: readonly string[]
+  /** Back-Channel Logout 1.0 §2.2: receives a `logout_token` POST when a session it got tokens in ends. */
+  readonly backchannel_logout_uri?: string
+  readonly backchannel_logout_session_required?: boolean
+  /** Front-Channel Logout 1.0 §2: rendered in an iframe on the signed-out page. */
+  readonly frontchannel_logout_uri?: string
+  readonly frontchannel_logout_session_required?: boolean
+  /** Ask the user to approve the requested scopes (third-party clients; SPEC §10). Default false. */
+  readonly require_consent?: boolean
 }
 
 /* ------------------------------------------------------------- acr_values */
@@ -239,6 +249,8 @@ export interface IdTokenOptions {
   authTime?: number
   acr?: string
   amr?: readonly string[]
+  /** The SSO session the authentication belongs to (OIDC `sid`, Back-Channel Logout §2.1). */
+  sid?: string
 }
 
 /**
@@ -285,6 +297,13 @@ export interface Grant {
    * (client_credentials, password), any resource the client may use is accepted.
    */
   resources?: readonly string[]
+  /**
+   * The SSO session the user authorized this grant in ({@link SessionService}). The core
+   * records the client as a participant (back-channel logout), puts `sid` in the ID token,
+   * and ending the session revokes this grant's tokens unless `offline_access` was granted.
+   * A session that has already ended refuses the grant (`invalid_grant`).
+   */
+  sid?: string
 }
 
 /**
@@ -503,6 +522,84 @@ export interface AcrParser {
   parse(acrValues: string | undefined): AcrContext
 }
 
+/* ---------------------------------------------------------------- sessions */
+
+/** A signed-in browser (SSO session), as the core's {@link SessionService} keeps it. */
+export interface Session {
+  /** Public session id: the ID token's `sid`, the logout token's `sid`. Not a secret. */
+  readonly sid: string
+  readonly sub: string
+  /** Seconds since the epoch (OIDC Core `auth_time`). */
+  readonly auth_time: number
+  /** Seconds since the epoch when the session expires. */
+  readonly exp: number
+  /** The issuer the session was made under (logout tokens for it name this `iss`). */
+  readonly iss: string
+  readonly amr?: readonly string[]
+  readonly acr?: string
+  /** The external provider the user signed in with (`idp:NAME`), if any. */
+  readonly idp?: string
+  readonly tenant?: string
+}
+
+/** What a plugin knows when it signs a browser in. */
+export interface SessionInit {
+  readonly sub: string
+  readonly amr?: readonly string[]
+  readonly acr?: string
+  readonly idp?: string
+  readonly tenant?: string
+  /** Seconds the session lasts (default 8 hours). */
+  readonly ttlSeconds?: number
+}
+
+/** A session that was just ended, and who was told. */
+export interface EndedSession {
+  readonly session: Session
+  /** Clients that got tokens in the session. */
+  readonly clients: readonly Client[]
+  /** Resolves once every back-channel notification got its first answer or timed out (never longer than the timeout). */
+  readonly notified: Promise<void>
+}
+
+/**
+ * SSO sessions live in the core (SPEC §10) so that every way of signing a browser in (the
+ * login form, an external IdP, a device-flow page) and every way of ending one (the
+ * end-session endpoint, the CLI, a plugin) share one store layout and one logout: a plugin
+ * never needs to know how sessions are kept. Resolve it as `host.resolve('sessions')`.
+ */
+export interface SessionService {
+  /** The session of the browser making this request (its cookie), if any and still live. */
+  current(ctx: RouteContext): Promise<Session | undefined>
+  /**
+   * Sign the browser in: a fresh cookie secret every time (no session fixation). The same
+   * user keeps the session id (and its clients); a different user ends the previous session.
+   */
+  start(ctx: RouteContext, init: SessionInit): Promise<Session>
+  get(sid: string): Promise<Session | undefined>
+  /**
+   * End a session: delete it, revoke the tokens of its grants made without `offline_access`,
+   * send back-channel logout tokens. `undefined` when no such session is live.
+   */
+  end(sid: string): Promise<EndedSession | undefined>
+  /** Every live session of a user. */
+  listBySubject(sub: string): Promise<Session[]>
+  /** Client ids that got tokens in the session. */
+  clientsOf(sid: string): Promise<string[]>
+  /** Remove the session cookie from the browser (the end-session endpoint does this). */
+  clearCookie(ctx: RouteContext): void
+}
+
+/** Remembered consent (SPEC §10), per user and client. Resolve it as `host.resolve('consent')`. */
+export interface ConsentService {
+  /** Whether the user already approved every one of `scope` for the client. */
+  covers(sub: string, clientId: string, scope: readonly string[]): Promise<boolean>
+  /** Remember an approval (adds to what was approved before). */
+  grant(sub: string, clientId: string, scope: readonly string[]): Promise<void>
+  /** Forget the approval and revoke every refresh token the client holds for the user. */
+  revoke(sub: string, clientId: string): Promise<void>
+}
+
 /** Named services plugins can resolve from the host (the awilix container's cradle). */
 export interface Services {
   acr: AcrParser
@@ -517,6 +614,10 @@ export interface Services {
   authorization?: AuthorizationService
   /** Every login-page hook plugins registered with `host.interaction()`, in load order. */
   interactions: readonly InteractionHandler[]
+  /** SSO sessions (SPEC §10). */
+  sessions: SessionService
+  /** Remembered consent (SPEC §10). */
+  consent: ConsentService
   [name: string]: unknown
 }
 

@@ -9,7 +9,7 @@ import { isValidScopeToken } from './scope.js'
 
 /** OIDC Core §5.4: the standard scopes and the claims each releases. */
 export const BUILTIN_SCOPES: ReadonlyMap<string, ScopeDefinition> = new Map<string, ScopeDefinition>([
-  ['openid', { description: 'Sign you in', claims: [] }],
+  ['openid', { description: 'Sign you in with your account', claims: [] }],
   ['profile', {
     description: 'Your basic profile (name, picture, locale)',
     claims: ['name', 'family_name', 'given_name', 'middle_name', 'nickname', 'preferred_username', 'profile', 'picture', 'website', 'gender', 'birthdate', 'zoneinfo', 'locale', 'updated_at'],

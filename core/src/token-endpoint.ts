@@ -12,6 +12,7 @@ import type { RefreshFamily } from './refresh-family.js'
 import { checkResourceIndicator, decideAudience } from './resources.js'
 import { formatScope, isSubset, parseScope } from './scope.js'
 import type { TokenService } from './tokens.js'
+import type { ConsentStore, SessionManager } from './sessions/session-service.js'
 
 export const TOKEN_PATHS = ['/connect/token', '/oauth2/token'] as const
 
@@ -28,6 +29,10 @@ export interface TokenEndpointDeps {
   /** Config `resources` (RFC 8707) by id, and the resource owning each API scope. */
   resources: ReadonlyMap<string, ResourceDefinition>
   scopeOwners: ReadonlyMap<string, string>
+  /** SSO sessions (SPEC §10): grants made in a session are recorded there. */
+  sessions: SessionManager
+  /** The grant families a client holds for a user (revoking consent revokes them). */
+  consent: ConsentStore
 }
 
 /** Parameters the core itself reads; everything else must be declared by the grant. */
@@ -153,7 +158,14 @@ async function issue(deps: TokenEndpointDeps, input: IssueInput): Promise<JsonOb
     userBound && client.grant_types.includes('refresh_token') && registry.grants.has('refresh_token')
   const grantId = grant.grantId ?? (wantsRefresh ? randomBytes(16).toString('base64url') : undefined)
   // OIDC Core §3.1.2.1: an ID token only for a user and only when `openid` is granted (a narrowed refresh may drop it).
-  const idOptions = grant.idToken === false || !userBound || !scope.includes('openid') ? undefined : (grant.idToken ?? {})
+  let idOptions = grant.idToken === false || !userBound || !scope.includes('openid') ? undefined : (grant.idToken ?? {})
+  // SPEC §10: the session the grant was made in (a refresh carries it in its stored session state).
+  const sid = typeof grant.sid === 'string' ? grant.sid : typeof grant.session?.sid === 'string' ? grant.session.sid : undefined
+  if (typeof grant.sid === 'string' && userBound) {
+    const recorded = await deps.sessions.recordGrant(grant.sid, client.client_id, grantId, scope.includes('offline_access'))
+    if (!recorded) throw new OAuthError('invalid_grant', 'the session this authorization was made in has ended')
+  }
+  if (idOptions && sid !== undefined && idOptions.sid === undefined) idOptions = { ...idOptions, sid }
 
   // The user and their claims are looked up once, and only when something needs them.
   const users = deps.users()
@@ -199,10 +211,12 @@ async function issue(deps: TokenEndpointDeps, input: IssueInput): Promise<JsonOb
       scope: refreshScope,
       grant_id: grantId,
       ...(grant.context ? { context: grant.context } : {}),
-      session: { ...(grant.session ?? {}), ...(idOptions?.authTime !== undefined ? { auth_time: idOptions.authTime } : {}), ...(idOptions?.acr ? { acr: idOptions.acr } : {}) },
+      session: { ...(grant.session ?? {}), ...(sid !== undefined ? { sid } : {}), ...(idOptions?.authTime !== undefined ? { auth_time: idOptions.authTime } : {}), ...(idOptions?.acr ? { acr: idOptions.acr } : {}) },
       // RFC 8707 §2.2: later refreshes may ask for any resource of the original authorization.
       ...(target.authorized.length > 0 ? { resources: target.authorized } : {}),
     }, settings.refreshTokenTtl)
+    // A new family (not a refresh continuing one): remember it for consent revocation.
+    if (grant.grantId === undefined || typeof grant.sid === 'string') await deps.consent.recordGrant(subject, client.client_id, grantId)
   }
 
   if (idOptions && userBound) {

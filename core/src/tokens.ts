@@ -32,6 +32,17 @@ export interface IdTokenInput {
   ttl: number
 }
 
+function decodeClaims(token: string): JWTPayload | undefined {
+  const part = token.split('.')[1]
+  if (part === undefined) return undefined
+  try {
+    const value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as unknown
+    return typeof value === 'object' && value !== null ? (value as JWTPayload) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Random opaque values: 256 bits, base64url. */
 export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url')
@@ -67,7 +78,7 @@ function atHash(accessToken: string, alg: string): string {
   return digest.subarray(0, digest.length / 2).toString('base64url')
 }
 
-interface SignerPair { at: JwsSigner; id: JwsSigner }
+interface SignerPair { at: JwsSigner; id: JwsSigner; logout: JwsSigner }
 
 /** Everything derived from one key set, swapped as one value when the keys change (SIGHUP, store rotation). */
 interface KeyState {
@@ -88,6 +99,8 @@ function keyState(keys: KeySet): KeyState {
     signers.set(key.alg, {
       at: new JwsSigner(key.keyObject, { alg: key.alg, kid: key.kid, typ: 'at+jwt' }),
       id: new JwsSigner(key.keyObject, { alg: key.alg, kid: key.kid, typ: 'JWT' }),
+      // Back-Channel Logout 1.0 §2.4.
+      logout: new JwsSigner(key.keyObject, { alg: key.alg, kid: key.kid, typ: 'logout+jwt' }),
     })
   }
   const defaultAccess = signers.get(keys.signing.alg)!
@@ -128,7 +141,7 @@ export class TokenService implements TokenVerifier, TokenIssuer {
   }
 
   /** The client's `access_token_signed_response_alg` / `id_token_signed_response_alg` (boot-checked to have a key). */
-  private signerFor(client: Client, kind: 'at' | 'id'): JwsSigner {
+  private signerFor(client: Client, kind: 'at' | 'id' | 'logout'): JwsSigner {
     const state = this.state
     const alg = kind === 'at' ? client.access_token_signed_response_alg : client.id_token_signed_response_alg
     if (alg === undefined) return (kind === 'at' ? state.defaultAccess : state.defaultId)[kind]
@@ -182,9 +195,45 @@ export class TokenService implements TokenVerifier, TokenIssuer {
     if (input.options.nonce !== undefined) payload.nonce = input.options.nonce
     if (input.options.acr) payload.acr = input.options.acr
     if (input.options.amr && input.options.amr.length > 0) payload.amr = [...input.options.amr]
+    if (input.options.sid !== undefined) payload.sid = input.options.sid
     const signer = this.signerFor(input.client, 'id')
     if (input.accessToken) payload.at_hash = atHash(input.accessToken, signer.alg)
     return signClaims(payload, signer)
+  }
+
+  /**
+   * Back-Channel Logout 1.0 §2.4: `typ: logout+jwt`, the backchannel-logout event, `sub`
+   * and `sid`, and never a `nonce` (so it cannot pass for an ID token).
+   */
+  async signLogoutToken(input: { issuer: string; client: Client; sub: string; sid: string }): Promise<string> {
+    const now = Math.floor(Date.now() / 1000)
+    const payload: JWTPayload = {
+      iss: input.issuer, sub: input.sub, aud: input.client.client_id, iat: now, exp: now + 120, jti: randomUUID(),
+      events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, sid: input.sid,
+    }
+    // The client's ID token alg: the RP verifies a logout token as it verifies its ID tokens.
+    return signClaims(payload, this.signerFor(input.client, 'logout'))
+  }
+
+  /**
+   * RP-Initiated Logout 1.0 §2: an `id_token_hint` is checked for signature and issuer, not
+   * expiry (an RP logs out long after its ID token expired). `undefined` when it fails.
+   */
+  async verifyIdTokenHint(token: string, issuer: string): Promise<JWTPayload | undefined> {
+    if (token.length > 8192) return undefined
+    try {
+      // The current time is set to the token's own iat, so exp and nbf never refuse it.
+      const claims = decodeClaims(token)
+      const currentDate = typeof claims?.iat === 'number' && Number.isFinite(claims.iat) ? new Date(claims.iat * 1000) : undefined
+      const state = this.state
+      const { payload, protectedHeader } = await jwtVerify(token, state.verifyKeys, { issuer, algorithms: state.verifyAlgs, ...(currentDate ? { currentDate } : {}) })
+      // Not an access token or a logout token passed off as an ID token.
+      if (protectedHeader.typ !== undefined && protectedHeader.typ !== 'JWT') return undefined
+      if (typeof payload.sub !== 'string' || payload.aud === undefined) return undefined
+      return payload
+    } catch {
+      return undefined
+    }
   }
 
   async verifyAccessToken(token: string, issuer: string): Promise<AccessTokenClaims | undefined> {

@@ -21,6 +21,8 @@ export interface CodeRecord {
   code_challenge_method?: PkceMethod
   /** RFC 8707 resources of the authorization request. */
   resources?: readonly string[]
+  /** The SSO session the code was issued in (SPEC §10). */
+  sid?: string
 }
 
 function invalidGrant(description: string, detail?: string): OAuthError {
@@ -101,6 +103,7 @@ export class AuthorizationCodes {
       user,
       scope: record.scope,
       grantId: family,
+      ...(record.sid !== undefined ? { sid: record.sid } : {}),
       context: record.context,
       // The token endpoint's `resource` must be one of these (or of the scopes' resources when none was named).
       resources: record.resources ?? [],

@@ -1,7 +1,7 @@
 import {
   definePlugin, isSignInThrottled, OAuthError, readForm, secretKey, StoreUnavailableError,
   type AcrContext, type AuthorizationService, type Client, type FormParams, type InteractionHandler, type PendingAuthorization,
-  type PluginHost, type RouteContext, type User,
+  type PluginHost, type RouteContext, type Session, type User,
 } from '@grantd/core'
 import { AuthorizationParams, parseAuthorizationRequest, RedirectableError, UnredirectableError, type AuthorizationRequest } from './authorization-request.js'
 import { AuthorizationCodes } from './codes.js'
@@ -9,7 +9,7 @@ import { CookieSigner, newCookieValue, pathBelowIssuer, readCookie, setCookie } 
 import { errorPage, loginPage, setPageHeaders } from './login-page.js'
 import { PendingCodec, type CarriedRequest } from './pending.js'
 import { redirectUriAllowed } from './redirect-uri.js'
-import { Sessions, type SessionRecord } from './sessions.js'
+import { consentPage, continueAsForm, describeScope } from './consent-page.js'
 
 export { redirectUriAllowed } from './redirect-uri.js'
 export { challengeOf, verifierMatches, isValidVerifier, pkceRequired, type PkceChallenge, type PkceMethod } from './pkce.js'
@@ -45,6 +45,7 @@ const BROWSER_COOKIE = 'grantd_login'
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/
 export const AUTHORIZE_PATH = '/connect/authorize'
 export const LOGIN_PATH = '/connect/login'
+export const CONSENT_PATH = '/connect/consent'
 
 type ClientBound = Omit<PendingAuthorization, 'id' | 'prompt' | 'acr'> & { acr: AcrContext }
 
@@ -72,7 +73,8 @@ export default definePlugin<AuthorizationCodeOptions>({
     const longestAccessTtl = Math.max(tokens.accessTokenTtl, ...[...clients.values()].map((c) => c.access_token_ttl ?? 0),
       ...[...host.config.resources.values()].map((r) => r.accessTokenTtl ?? 0))
     const codes = new AuthorizationCodes(store, tokens.codeTtl, Math.max(tokens.refreshTokenTtl, longestAccessTtl), host.log, host.config.resources)
-    const sessions = new Sessions(store, signer, sessionTtl)
+    // SSO sessions are the core's (SPEC §10): the same service ends them at /connect/endsession.
+    const sessions = () => host.resolve('sessions')
     const carrier = new PendingCodec(signer, loginTtl)
     /** Written once a sign-in succeeds: the request is single-use. */
     const doneKey = (carried: CarriedRequest): string => `authz-done:${secretKey(carried.rid)}`
@@ -148,7 +150,7 @@ export default definePlugin<AuthorizationCodeOptions>({
 
     /* ------------------------------------------------------------- codes */
 
-    async function issueCode(ctx: RouteContext, request: ClientBound, session: SessionRecord): Promise<void> {
+    async function issueCode(ctx: RouteContext, request: ClientBound, session: Session): Promise<void> {
       const code = await codes.issue({
         client_id: request.client.client_id,
         redirect_uri: request.redirectUri,
@@ -157,6 +159,7 @@ export default definePlugin<AuthorizationCodeOptions>({
         auth_time: session.auth_time,
         iss: request.issuer,
         context: request.acr,
+        sid: session.sid,
         ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
         ...(session.acr !== undefined ? { acr: session.acr } : {}),
         ...(session.amr !== undefined ? { amr: session.amr } : {}),
@@ -169,8 +172,9 @@ export default definePlugin<AuthorizationCodeOptions>({
     }
 
     /** Single sign-on: an existing session answers the request when it satisfies it. */
-    async function sessionFits(session: SessionRecord, request: AuthorizationRequest): Promise<boolean> {
-      if (request.prompt.includes('login')) return false
+    async function sessionFits(session: Session, request: AuthorizationRequest): Promise<boolean> {
+      // OIDC Core §3.1.2.1: prompt=login and prompt=select_account always lead to a page.
+      if (request.prompt.includes('login') || request.prompt.includes('select_account')) return false
       const age = Math.floor(Date.now() / 1000) - session.auth_time
       // OIDC Core §3.1.2.1 max_age; max_age=0 always asks again.
       if (request.maxAge !== undefined && age >= request.maxAge) return false
@@ -202,16 +206,15 @@ export default definePlugin<AuthorizationCodeOptions>({
         if (!carried || !(await store().add(doneKey(carried), '1', secondsLeft(carried)))) {
           return page(ctx, 400, 'This sign-in request has expired', 'The sign-in took too long or was already completed.')
         }
-        const session: SessionRecord = {
+        const session = await sessions().start(ctx, {
           sub: user.sub,
-          auth_time: Math.floor(Date.now() / 1000),
+          ttlSeconds: sessionTtl,
           ...(auth.amr && auth.amr.length > 0 ? { amr: [...auth.amr] } : {}),
           ...(auth.acr !== undefined ? { acr: auth.acr } : {}),
           ...(auth.idp !== undefined ? { idp: auth.idp } : {}),
           ...(typeof user.tenant === 'string' ? { tenant: user.tenant } : {}),
-        }
-        await sessions.start(ctx, session)
-        await issueCode(ctx, pending, session)
+        })
+        await authenticated(ctx, pending, session)
       },
       async fail(ctx, pending, error, description) {
         redirectToClient(ctx, pending, { error, ...(description !== undefined ? { error_description: description } : {}) })
@@ -241,10 +244,15 @@ export default definePlugin<AuthorizationCodeOptions>({
       setPageHeaders(ctx, [action, pending.redirectUri])
       ctx.status = view.status ?? 200
       const username = view.username ?? stored.login_hint
+      const csrf = signer.macOf('csrf', `${pending.id}.${browser}`)
+      // prompt=select_account: offer the account this browser is signed in with (OIDC Core §3.1.2.1).
+      const current = pending.prompt.includes('select_account') ? await sessions().current(ctx) : undefined
+      const account = current && (await sessionUsable(current, pending, stored)) ? await accountName(current) : undefined
       ctx.body = loginPage({
+        ...(account !== undefined ? { before: continueAsForm({ action, pendingId: pending.id, csrf, account }) } : {}),
         action,
         pendingId: pending.id,
-        csrf: signer.macOf('csrf', `${pending.id}.${browser}`),
+        csrf,
         clientName: pending.client.client_name ?? pending.client.client_id,
         notices: stored.notices ?? [],
         options,
@@ -280,8 +288,8 @@ export default definePlugin<AuthorizationCodeOptions>({
       }
       ctx.state.clientId = request.client.client_id
       await browserRoute(ctx, request, async () => {
-        const session = await sessions.read(ctx)
-        if (session && (await sessionFits(session, request))) return issueCode(ctx, request, session)
+        const session = await sessions().current(ctx)
+        if (session && (await sessionFits(session, request))) return authenticated(ctx, request, session)
 
         const carried = carry(request)
         const pending = carried.pending
@@ -346,6 +354,7 @@ export default definePlugin<AuthorizationCodeOptions>({
       }
 
       await browserRoute(ctx, pending, async () => {
+        if (params.get('continue') === '1') return continueAs(ctx, pending, stored)
         const attempts = Number((await store().get(triesKey(stored))) ?? 0)
         if (attempts >= maxLoginAttempts) return service.fail(ctx, pending, 'access_denied', 'too many failed sign-in attempts')
         // Only a wrong password is counted (and stored), after the core's per-address throttle
@@ -383,6 +392,90 @@ export default definePlugin<AuthorizationCodeOptions>({
         return null
       }
     }
+
+    /* ------------------------------------- consent and select_account (SPEC §10) */
+
+    async function accountName(session: Session): Promise<string> {
+      const user = await users().findById(session.sub, { raw: [] })
+      return user && typeof user.username === 'string' ? user.username : session.sub
+    }
+
+    /** Whether the SSO session may answer a select_account request once the user picks it (max_age, tenant, idp still apply). */
+    function sessionUsable(session: Session, pending: PendingAuthorization, stored: CarriedRequest): Promise<boolean> {
+      const request: AuthorizationRequest = {
+        ...pending, prompt: pending.prompt.filter((p) => p !== 'select_account'),
+        ...(stored.max_age !== undefined ? { maxAge: stored.max_age } : {}),
+      }
+      return sessionFits(session, request)
+    }
+
+    /** The user is known (a new sign-in or the SSO session): ask for consent when needed, else issue the code. */
+    async function authenticated(ctx: RouteContext, request: ClientBound & { prompt: readonly string[] }, session: Session): Promise<void> {
+      const forced = request.prompt.includes('consent')
+      const needed = forced || (request.client.require_consent === true && !(await host.resolve('consent').covers(session.sub, request.client.client_id, request.scope)))
+      if (!needed) return issueCode(ctx, request, session)
+      // OIDC Core §3.1.2.6: the page would be needed but no interaction is allowed.
+      if (request.prompt.includes('none')) return redirectToClient(ctx, request, { error: 'consent_required', error_description: 'the user has not approved this application' })
+      // The request travels on in the consent form, sealed like the login form's (nothing stored).
+      const id = carry(request).pending.id
+      const action = `${request.issuer}${CONSENT_PATH}`
+      setPageHeaders(ctx, [action, request.redirectUri])
+      ctx.body = consentPage({
+        action,
+        pendingId: id,
+        xsrf: signer.macOf('consent', `${id}.${session.sid}`),
+        clientName: request.client.client_name ?? request.client.client_id,
+        scopes: request.scope.map((name) => ({ name, description: describeScope(name, host.config.scopes) })),
+        account: await accountName(session),
+      })
+    }
+
+    /** "Continue as" on the select_account login page: the SSO session's user, chosen explicitly. */
+    async function continueAs(ctx: RouteContext, pending: PendingAuthorization, stored: CarriedRequest): Promise<void> {
+      const session = await sessions().current(ctx)
+      if (!session || !(await sessionUsable(session, pending, stored))) {
+        return showLogin(ctx, pending, stored, { error: 'You are no longer signed in. Sign in again.', status: 400 })
+      }
+      if (!(await store().add(doneKey(stored), '1', secondsLeft(stored)))) {
+        return page(ctx, 400, 'This sign-in request has expired', 'The sign-in took too long or was already completed.')
+      }
+      await authenticated(ctx, { ...pending, prompt: pending.prompt.filter((p) => p !== 'select_account' && p !== 'login') }, session)
+    }
+
+    host.route('post', CONSENT_PATH, async (ctx) => {
+      let params: FormParams
+      try {
+        params = await readForm(ctx.req)
+        for (const name of params.names()) if (params.count(name) > 1) throw new OAuthError('invalid_request', 'a form field is repeated')
+      } catch (err) {
+        if (!(err instanceof OAuthError)) throw err
+        return page(ctx, err.status === 413 ? 413 : 400, 'Request failed', 'The form could not be read.')
+      }
+      const id = params.get('pending')
+      const loaded = id === undefined ? undefined : await browserSafeRead(ctx, id)
+      if (loaded === null) return
+      if (!loaded) return page(ctx, 400, 'This request has expired', 'The request took too long or was already completed.')
+      const { pending } = loaded
+      ctx.state.clientId = pending.client.client_id
+      await browserRoute(ctx, pending, async () => {
+        const session = await sessions().current(ctx)
+        const xsrf = params.get('xsrf')
+        // The decision must come from the page rendered for this browser's session.
+        if (!session || xsrf === undefined || !signer.matches('consent', `${pending.id}.${session.sid}`, xsrf)) {
+          host.log.warn({ client_id: pending.client.client_id }, 'consent form rejected: CSRF check failed')
+          return page(ctx, 403, 'Request blocked', 'This form was not submitted from the page it was shown on. Go back to the application and try again.')
+        }
+        // Single use: the decision is taken once.
+        if (!(await store().add(doneKey(loaded.stored), '1', secondsLeft(loaded.stored)))) return page(ctx, 400, 'This request has expired', 'The request was already completed.')
+        const decision = params.get('decision')
+        if (decision !== 'allow') {
+          host.log.info({ event: 'consent.denied', sub: session.sub, client_id: pending.client.client_id }, 'consent denied')
+          return redirectToClient(ctx, pending, { error: 'access_denied', error_description: 'the user denied the request' })
+        }
+        await host.resolve('consent').grant(session.sub, pending.client.client_id, pending.scope)
+        await issueCode(ctx, pending, session)
+      })
+    })
 
     host.grant({
       type: 'authorization_code',

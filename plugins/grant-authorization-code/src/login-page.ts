@@ -57,7 +57,7 @@ export function setPageHeaders(ctx: RouteContext, formTargets: readonly string[]
   ctx.type = 'text/html; charset=utf-8'
 }
 
-function layout(title: string, body: string): string {
+export function layout(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -86,6 +86,8 @@ export interface LoginPageInput {
   error?: string
   notices: readonly string[]
   options: ReadonlyArray<{ label: string; href: string }>
+  /** Trusted HTML shown above the form (prompt=select_account's "Continue as"). */
+  before?: string
 }
 
 /** The login form (SPEC §6): labelled fields, an announced error, no script. */
@@ -101,7 +103,7 @@ ${input.options.map((o) => `<a class="button" href="${escapeHtml(o.href)}">${esc
   return layout('Sign in', `<h1>Sign in</h1>
 <p class="sub">to continue to <strong>${escapeHtml(input.clientName)}</strong></p>
 ${alerts}
-<form method="post" action="${escapeHtml(input.action)}" novalidate>
+${input.before ?? ''}<form method="post" action="${escapeHtml(input.action)}" novalidate>
 <input type="hidden" name="pending" value="${escapeHtml(input.pendingId)}">
 <input type="hidden" name="csrf" value="${escapeHtml(input.csrf)}">
 <label for="username">Username</label>
