@@ -135,7 +135,8 @@ const running: Running[] = []
 const stopAll = async (): Promise<void> => { await Promise.all(running.map((r) => r.server.stop())) }
 process.on('SIGINT', () => { void stopAll().then(() => process.exit(130)) })
 
-type Round = LoadResult & { round: number; serverCpuMicrosPerRequest: number | null }
+/** serverCpuShare: the server's CPU seconds per second of the round (see flows.ts: on a busy machine req/s follow it). */
+type Round = LoadResult & { round: number; serverCpuMicrosPerRequest: number | null; serverCpuShare: number | null }
 const rounds = new Map<string, Round[]>()
 let sign: { secondsPerVariant: number; results: Record<string, { inFlight32: number; serial: number; cpuMicrosPerSign: number }> } | undefined
 
@@ -173,9 +174,10 @@ try {
       if (problem) throw new Error(`${r.target.name} round ${roundNumber} is invalid: ${problem}\n${r.server.output().slice(-2000)}`)
       const cpuPerRequest = cpuBefore !== undefined && cpuAfter !== undefined ? round(((cpuAfter - cpuBefore) * 1000) / result.requestsTotal, 1) : null
       const list = rounds.get(r.target.name) ?? []
-      list.push({ round: roundNumber, ...result, serverCpuMicrosPerRequest: cpuPerRequest })
+      const share = cpuBefore !== undefined && cpuAfter !== undefined ? round((cpuAfter - cpuBefore) / 1000 / result.durationSeconds, 2) : null
+      list.push({ round: roundNumber, ...result, serverCpuMicrosPerRequest: cpuPerRequest, serverCpuShare: share })
       rounds.set(r.target.name, list)
-      process.stderr.write(`round ${roundNumber} ${r.target.name.padEnd(16)} ${Math.round(result.requestsPerSecond).toString().padStart(6)} req/s  p50 ${result.latencyMs.p50} ms  p99 ${result.latencyMs.p99} ms  ${cpuPerRequest ?? '?'} µs CPU/req\n`)
+      process.stderr.write(`round ${roundNumber} ${r.target.name.padEnd(16)} ${Math.round(result.requestsPerSecond).toString().padStart(6)} req/s  p50 ${result.latencyMs.p50} ms  p99 ${result.latencyMs.p99} ms  ${cpuPerRequest ?? '?'} µs CPU/req  server CPU ${share ?? '?'}\n`)
     }
   }
 } finally {

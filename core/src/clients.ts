@@ -38,8 +38,6 @@ export class ClientRegistry {
         ...(c.client_name !== undefined ? { client_name: c.client_name } : {}),
         ...(c.jwks !== undefined ? { jwks: c.jwks } : {}),
         ...(c.access_token_ttl !== undefined ? { access_token_ttl: c.access_token_ttl } : {}),
-        ...(c.id_token_signed_response_alg !== undefined ? { id_token_signed_response_alg: c.id_token_signed_response_alg } : {}),
-        ...(c.access_token_signed_response_alg !== undefined ? { access_token_signed_response_alg: c.access_token_signed_response_alg } : {}),
         ...(c.resources !== undefined ? { resources: [...c.resources] } : {}),
         ...(c.post_logout_redirect_uris !== undefined ? { post_logout_redirect_uris: [...c.post_logout_redirect_uris] } : {}),
         ...(c.backchannel_logout_uri !== undefined ? { backchannel_logout_uri: c.backchannel_logout_uri } : {}),
@@ -47,6 +45,8 @@ export class ClientRegistry {
         ...(c.frontchannel_logout_uri !== undefined ? { frontchannel_logout_uri: c.frontchannel_logout_uri } : {}),
         ...(c.frontchannel_logout_session_required !== undefined ? { frontchannel_logout_session_required: c.frontchannel_logout_session_required } : {}),
         ...(c.require_consent !== undefined ? { require_consent: c.require_consent } : {}),
+        ...(c.id_token_signed_response_alg !== undefined ? { id_token_signed_response_alg: c.id_token_signed_response_alg } : {}),
+        ...(c.access_token_signed_response_alg !== undefined ? { access_token_signed_response_alg: c.access_token_signed_response_alg } : {}),
       }
       let secret: SecretVerifier | undefined
       if (c.client_secret !== undefined) {

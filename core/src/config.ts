@@ -30,8 +30,6 @@ export interface ClientConfig {
   client_name?: string
   jwks?: JSONWebKeySet
   access_token_ttl?: number
-  id_token_signed_response_alg?: SigningAlg
-  access_token_signed_response_alg?: SigningAlg
   /** RFC 8707 resources the client may ask for; absent: all. */
   resources?: string[]
   post_logout_redirect_uris?: string[]
@@ -40,6 +38,8 @@ export interface ClientConfig {
   frontchannel_logout_uri?: string
   frontchannel_logout_session_required?: boolean
   require_consent?: boolean
+  id_token_signed_response_alg?: SigningAlg
+  access_token_signed_response_alg?: SigningAlg
 }
 
 /** `keys: { "source": "store", ... }` (SPEC §13): keys live in the store and rotate themselves. */
@@ -172,11 +172,11 @@ const AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'clien
 const CLIENT_KEYS = [
   'client_id', 'client_secret', 'token_endpoint_auth_method', 'grant_types', 'redirect_uris', 'scope',
   'require_pkce', 'allow_plain_pkce', 'identity_providers', 'client_name', 'jwks', 'access_token_ttl',
-  'id_token_signed_response_alg', 'access_token_signed_response_alg',
   'resources',
   // SPEC §10: logout and consent
   'post_logout_redirect_uris', 'backchannel_logout_uri', 'backchannel_logout_session_required',
   'frontchannel_logout_uri', 'frontchannel_logout_session_required', 'require_consent',
+  'id_token_signed_response_alg', 'access_token_signed_response_alg',
 ]
 
 function client(v: unknown, path: string): ClientConfig {
@@ -195,13 +195,14 @@ function client(v: unknown, path: string): ClientConfig {
   if (o.client_secret !== undefined) out.client_secret = str(o.client_secret, `${path}.client_secret`)
   if (o.client_name !== undefined) out.client_name = str(o.client_name, `${path}.client_name`)
   if (o.access_token_ttl !== undefined) out.access_token_ttl = int(o.access_token_ttl, `${path}.access_token_ttl`, 1, 86400)
+  if (o.resources !== undefined) out.resources = strArray(o.resources, `${path}.resources`)
+  logoutFields(o, out, path)
   for (const field of ['id_token_signed_response_alg', 'access_token_signed_response_alg'] as const) {
     if (o[field] === undefined) continue
     const alg = str(o[field], `${path}.${field}`)
     if (!(SIGNING_ALGS as readonly string[]).includes(alg)) fail(`${path}.${field}`, `"${alg}" is not an alg grantd signs with (expected one of ${SIGNING_ALGS.join(', ')})`)
     out[field] = alg as SigningAlg
   }
-  if (o.resources !== undefined) out.resources = strArray(o.resources, `${path}.resources`)
   logoutFields(o, out, path)
   if (o.token_endpoint_auth_method !== undefined) {
     const m = str(o.token_endpoint_auth_method, `${path}.token_endpoint_auth_method`)

@@ -4,7 +4,6 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
 import { ConfigError } from './errors.js'
-
 import type { ClientConfig } from './config.js'
 import type { SigningAlg } from './interfaces.js'
 export type { SigningAlg }
@@ -31,9 +30,9 @@ export interface SigningKey {
 export const ID_TOKEN_DEFAULT_ALG: SigningAlg = 'RS256'
 
 /**
- * The server's signing keys. Every key is published; only `current` keys sign, the
- * first current key of each alg for that alg, and the first current key of all for
- * access tokens by default. A key file without statuses keeps its old meaning: the first
+ * The server's signing keys. Every key is published; only `current` keys sign: the
+ * current key of each alg for that alg. Access tokens default to the first key's alg, ID
+ * tokens to RS256 (else that alg), unless a client names another. A key file without statuses keeps its old meaning: the first
  * key of each alg is current, later keys of that alg are published only (see effectiveStatuses).
  */
 export class KeySet {
