@@ -16,7 +16,7 @@ export type FileJwk = JWK & { status?: KeyStatus }
  * signs, and replaces the file atomically (mode 0600), so a SIGHUP never reads half a file.
  */
 export async function keysFileCommand(sub: 'add' | 'promote' | 'retire', args: string[]): Promise<string> {
-  const { values } = parseArgs({ args, options: { alg: { type: 'string' }, kid: { type: 'string' }, file: { type: 'string' } } })
+  const { values } = parseArgs({ args: joinValues(args, ['--alg', '--kid', '--file']), options: { alg: { type: 'string' }, kid: { type: 'string' }, file: { type: 'string' } } })
   if (!values.file) throw new ConfigError(`keys ${sub}: --file FILE is required`)
   const file = resolve(values.file)
   const keys = await readKeyFile(file)
@@ -41,6 +41,20 @@ export async function keysFileCommand(sub: 'add' | 'promote' | 'retire', args: s
   await KeySet.fromJwks({ keys }, values.file)
   await writeKeyFile(file, keys)
   return `${message}\nreload running servers: kill -HUP <pid>`
+}
+
+/**
+ * `--kid -mC7T…` → `--kid=-mC7T…`: a JWK thumbprint is base64url and may start with "-",
+ * which parseArgs would otherwise take for an option and refuse as ambiguous.
+ */
+function joinValues(args: readonly string[], names: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (names.includes(arg) && i + 1 < args.length) out.push(`${arg}=${args[++i]!}`)
+    else out.push(arg)
+  }
+  return out
 }
 
 async function readKeyFile(file: string): Promise<FileJwk[]> {

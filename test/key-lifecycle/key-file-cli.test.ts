@@ -61,6 +61,15 @@ t.test('add → promote → retire: statuses in the file, the previous current o
   t.same(statuses(file), { [es!]: 'retired', [rs!]: 'retired', [String(next.kid)]: 'current' })
 })
 
+t.test('a kid that starts with "-" (base64url thumbprints can) is an argument, not an option', async (t) => {
+  const file = join(dir, `keys-${n++}.json`)
+  const [a, b] = await Promise.all([generatePrivateJwk('ES256'), generatePrivateJwk('ES256')])
+  writeFileSync(file, JSON.stringify({ keys: [{ ...a, status: 'current' }, { ...b, kid: '-dash-kid', status: 'next' }] }), { mode: 0o600 })
+  const res = await cli('keys', 'promote', '--kid', '-dash-kid', '--file', file)
+  t.equal(res.code, 0, res.stderr)
+  t.equal(statuses(file)['-dash-kid'], 'current')
+})
+
 t.test('the errors: unknown kid, promote a retired or current key, retire the last signer, bad flags', async (t) => {
   const { file, kids: [es] } = await legacyFile('ES256')
   const before = readFileSync(file, 'utf8')
