@@ -133,6 +133,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     config.clients.forEach((c, i) => c.grant_types.forEach((g, j) => {
       if (!registry.grants.has(g)) throw new ConfigError(`clients[${i}].grant_types[${j}]: grant type "${g}" is not loaded by any plugin`)
     }))
+    // The user service checks its backend (connection, schema version) before the server listens.
+    await registry.users?.start?.()
   } catch (err) {
     // A refused boot still releases what the plugins that did load opened (connections, timers).
     await releasePlugins(registry, log)
@@ -293,6 +295,9 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     ctx.set('Cache-Control', 'no-store')
     try {
       await withTimeout(store.ping(), READY_TIMEOUT_MS)
+      // A user service with a backend of its own (a database) is part of readiness too.
+      const usersPing = registry.users?.ping
+      if (usersPing) await withTimeout(usersPing.call(registry.users), READY_TIMEOUT_MS)
       ctx.body = { status: 'ready', store: store.name }
     } catch {
       ctx.status = 503

@@ -10,6 +10,7 @@ import { SIGNING_ALGS, writePrivateJwks, type SigningAlg } from './keys.js'
 import { scaffoldPlugin } from './plugin-scaffold.js'
 import { keysFileCommand } from './keys-cli.js'
 import { consentCommand, sessionsCommand } from './sessions-cli.js'
+import { usersCommand, USERS_USAGE } from './cli-users.js'
 
 const USAGE = `usage:
   grantd start  [--config FILE] [--port N] [--host ADDR]
@@ -22,6 +23,7 @@ const USAGE = `usage:
   grantd new plugin NAME [--dir DIR]   (a grant plugin package with a passing test)
   grantd sessions end --sub SUB [--client ID] [--config FILE]
   grantd consent revoke --sub SUB --client ID [--config FILE]
+${USERS_USAGE}
 env: GRANTD_CONFIG, PORT, REDIS_URL`
 
 function die(message: string, code = 1): never {
@@ -174,6 +176,7 @@ export async function main(argv: string[]): Promise<void> {
       case 'new': return await scaffold(args)
       case 'sessions': return await sessionsCommand(args, async (f) => { const c = await readConfig(f); applyEnv(c); return c }, die)
       case 'consent': return await consentCommand(args, async (f) => { const c = await readConfig(f); applyEnv(c); return c }, die)
+      case 'users': return await usersCommand(args)
       case undefined: case '-h': case '--help': case 'help':
         process.stdout.write(USAGE + '\n')
         return
