@@ -1,4 +1,5 @@
 import { createServer as createHttpServer, STATUS_CODES, type Server } from 'node:http'
+import cluster from 'node:cluster'
 import type { Duplex } from 'node:stream'
 import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
@@ -12,6 +13,7 @@ import { browserOrigins, cors } from './cors.js'
 import { ClientRegistry } from './clients.js'
 import type { ServerConfig } from './config.js'
 import { Discovery } from './discovery.js'
+import { Drain } from './drain.js'
 import { ConfigError, OAuthError, StoreUnavailableError } from './errors.js'
 import type { GrantServices, HostConfig, Logger, RequestState, RouteContext, UserService } from './interfaces.js'
 import { INTROSPECTION_PATH, introspectionEndpoint } from './introspection.js'
@@ -20,6 +22,7 @@ import { checkClientAlgs, KeySet, missingRs256Warning } from './keys.js'
 import { STORE_JWKS_MAX_AGE, StoreKeySource } from './key-store.js'
 import { prepareReload } from './reload.js'
 import { createLogger } from './logger.js'
+import { Metrics, serveMetrics } from './metrics.js'
 import { loadPlugins, PluginRegistry } from './plugin-loader.js'
 import { RefreshFamily } from './refresh-family.js'
 import { scopeOwners } from './resources.js'
@@ -140,7 +143,10 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     await releasePlugins(registry, log)
     throw err
   }
-  const store = registry.store
+  const metrics = config.metrics ? new Metrics() : undefined
+  const store = metrics ? metrics.instrumentStore(registry.store) : registry.store
+  // Plugins resolve 'store' per request: they get the timed one too.
+  if (metrics) registry.container.register('store', asValue(store))
   let keySource: StoreKeySource | undefined
   if (!fixedKeys) {
     const settings = config.keyStore!
@@ -161,7 +167,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   }
   // Brute-force limits wrap whatever user service is configured, for every caller (throttle.ts);
   // registry.users stays the service the plugin provided.
-  const users = throttleSignIns(registry.users, store, config.throttle)
+  const throttled = throttleSignIns(registry.users, store, config.throttle)
+  const users = metrics ? metrics.instrumentUsers(throttled) : throttled
   registry.container.register('users', asValue(users))
   for (const warn of bootWarnings) warn()
 
@@ -173,6 +180,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     log.info({ keys: next.keys.map((k) => `${k.kid}:${k.alg}:${k.status}`) }, 'keys in use')
   }
   const refreshTokens = new RefreshFamily(store, config.tokens)
+  if (metrics) refreshTokens.onReuse = () => metrics.refreshReused()
   registry.container.register({
     tokens: asValue(tokens),
     refreshTokens: asValue(refreshTokens),
@@ -199,6 +207,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   app.silent = true
   const router = new Router<RequestState>()
 
+  // Metrics wrap everything, the error handler included: they see the status and error actually sent.
+  if (metrics) app.use(metrics.middleware())
   // Outermost: one JSON log line per request, and the only place error responses are written.
   app.use(async (ctx, next) => {
     const started = performance.now()
@@ -309,7 +319,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   app.use(router.routes())
   app.use(router.allowedMethods())
 
-  let server: Server | undefined
+  let drain: Drain | undefined
+  let metricsServer: Server | undefined
   let closing: Promise<void> | undefined
   keySource?.start((next) => { if (next !== tokens.keys) useKeys(next) })
   registry.closeHooks.unshift(() => keySource?.stop())
@@ -357,27 +368,25 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         s.once('error', reject)
         s.listen(port, host, () => {
           s.off('error', reject)
-          server = s
+          drain = new Drain(s)
           const addr = s.address() as AddressInfo
           const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
-          resolve({ port: addr.port, host: addr.address, url: `http://${shown}:${addr.port}` })
+          const bound = { port: addr.port, host: addr.address, url: `http://${shown}:${addr.port}` }
+          // Its own listener, never the public port; with --workers the primary serves the sum (workers.ts).
+          if (!metrics || !config.metrics || cluster.isWorker) return resolve(bound)
+          const reg = metrics.registry
+          serveMetrics(config.metrics.port, config.metrics.host, reg.contentType, () => reg.metrics(), log).then(
+            (m) => { metricsServer = m.server; resolve(bound) },
+            (err: unknown) => { s.close(); reject(err) },
+          )
         })
       })
     },
-    close({ timeoutMs = 10_000, notificationsMs = 2000 } = {}) {
+    close({ timeoutMs = (config.shutdown?.timeoutSeconds ?? 10) * 1000, notificationsMs = 2000 } = {}) {
       closing ??= (async () => {
-        if (server) {
-          const s = server
-          const drained = new Promise<void>((resolve) => s.close(() => resolve()))
-          s.closeIdleConnections()
-          // A kept-alive connection whose last response finishes during the drain would hold the
-          // process until the client drops it: close each one as soon as it goes idle.
-          const sweep = setInterval(() => s.closeIdleConnections(), 50)
-          const timer = setTimeout(() => s.closeAllConnections(), timeoutMs)
-          await drained
-          clearInterval(sweep)
-          clearTimeout(timer)
-        }
+        const m = metricsServer
+        if (m) await new Promise<void>((resolve) => { m.close(() => resolve()); m.closeAllConnections() })
+        if (drain) await drain.close(timeoutMs, log)
         // Back-channel logouts still retrying get a moment, then are cut (and were logged).
         await backChannel.drain(notificationsMs)
         // Fastify-style: children before parents — plugins close in reverse, the store last.

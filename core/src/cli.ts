@@ -11,10 +11,12 @@ import { scaffoldPlugin } from './plugin-scaffold.js'
 import { keysFileCommand } from './keys-cli.js'
 import { consentCommand, sessionsCommand } from './sessions-cli.js'
 import { usersCommand, USERS_USAGE } from './cli-users.js'
+import { printsHint, startWorkers } from './workers.js'
+import { checkConnections } from './check-connections.js'
 
 const USAGE = `usage:
-  grantd start  [--config FILE] [--port N] [--host ADDR]
-  grantd check  [--config FILE]
+  grantd start  [--config FILE] [--port N] [--host ADDR] [--workers N]
+  grantd check  [--config FILE] [--offline]   (--offline: do not connect to the store and user service)
   grantd keys generate [--alg ES256|ES384|RS256|PS256|EdDSA] --out FILE   (default: ES256 and RS256)
   grantd keys add --alg ALG --file FILE      (a new key, status next: published, not signing)
   grantd keys promote --kid KID --file FILE  (next → current; the current key of its alg → retired)
@@ -46,12 +48,13 @@ function applyEnv(config: ServerConfig): void {
 }
 
 async function start(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } } })
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, workers: { type: 'string' } } })
   const config = await readConfig(values.config)
   applyEnv(config)
   const portText = values.port ?? process.env.PORT
   const port = portText === undefined ? config.port : Number(portText)
   if (!Number.isInteger(port) || port < 0 || port > 65535) die(`--port: expected a port number, got "${portText}"`)
+  if (startWorkers(values.workers, config)) return
   const clock = testClockFromEnv(createLogger(config.log.level))
   const server = await createServer(config, clock ? { clock } : {})
   const bound = await server.listen(port, values.host ?? config.host)
@@ -62,7 +65,9 @@ async function start(args: string[]): Promise<void> {
   const plain = /^[\w.~-]+$/
   const svc = config.clients.find((c) => c.grant_types.includes('client_credentials') && c.client_secret !== undefined && plain.test(c.client_secret) &&
     plain.test(c.client_id) && (c.token_endpoint_auth_method ?? 'client_secret_basic') === 'client_secret_basic')
-  if (svc) {
+  if (!printsHint()) {
+    // one of several workers: the first one printed the hint
+  } else if (svc) {
     const scope = svc.scope.split(' ').filter(Boolean)[0] ?? ''
     process.stderr.write(`grantd listening on ${bound.url}\ntry: curl -s -u ${svc.client_id}:${svc.client_secret} -d grant_type=client_credentials -d scope=${scope} ${bound.url}/connect/token\n`)
   } else {
@@ -100,11 +105,14 @@ async function reloadConfig(server: GrantdServer, file: string | undefined): Pro
 }
 
 async function check(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' } } })
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, offline: { type: 'boolean', default: false } } })
   const config = await readConfig(values.config)
   applyEnv(config)
   const silent = { info() {}, warn() {}, error() {}, debug() {} }
   const server = await createServer(config, { log: silent })
+  const usersName = config.users?.use ?? '(none configured)'
+  const connections = values.offline ? ['store, users: not contacted (--offline)']
+    : await checkConnections(server.registry.store!, server.registry.users!, usersName).catch(async (err: unknown) => { await server.close(); throw err })
   const out: string[] = [`config ok: ${resolve(values.config ?? process.env.GRANTD_CONFIG ?? '')}`]
   out.push(`issuer: ${config.issuer ?? '(derived per request from Host)'}`)
   out.push(`keys: ${server.keys.ephemeral ? `ephemeral ${server.keys.algs.join(' and ')} (no keys.file)` : `${server.keys.jwks.keys.length} from ${config.keys?.file ?? 'the store'}`}; signing ${server.keys.signing.alg} kid=${server.keys.signing.kid}`)
@@ -120,6 +128,7 @@ async function check(args: string[]): Promise<void> {
   }
   out.push(`clients: ${config.clients.map((c) => c.client_id).join(', ') || '(none)'}`)
   if (config.resources.size > 0) out.push(`resources: ${[...config.resources.values()].map((r) => `${r.id} (${r.scopes.join(' ') || 'no scopes'})`).join(', ')}`)
+  out.push(...connections)
   process.stdout.write(out.join('\n') + '\n')
   await server.close()
 }

@@ -154,8 +154,9 @@ export interface UserService {
    */
   start?(): Promise<void>
   /**
-   * Resolves when the backend answers, rejects when it does not: `/readyz` answers 503
-   * meanwhile. A service without a backend of its own leaves it out.
+   * Resolves when the backend (a database, a directory) answers, rejects when it does not:
+   * `/readyz` answers 503 meanwhile, and `grantd check` calls it (SPEC §13; absent: it probes
+   * with `findById` of a sub nobody has). A service without a backend of its own leaves it out.
    */
   ping?(): Promise<void>
   /**
@@ -468,6 +469,8 @@ export interface RequestState {
   secure: boolean
   /** The authenticated client, once known (request logs). */
   clientId?: string
+  /** The token request's grant type, once the grant is selected (metrics). */
+  grantType?: string
 }
 
 /** The Koa context a plugin route receives; `ctx.state` is {@link RequestState}. */
