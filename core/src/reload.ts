@@ -18,7 +18,7 @@ export interface PreparedReload {
 }
 
 /** Settings read once at start (listeners, store connection, cookie and token settings baked into plugins). */
-const RESTART_ONLY = ['issuer', 'port', 'host', 'proxy', 'tokens', 'cookies', 'throttle', 'log', 'store', 'scopes', 'resources'] as const
+const RESTART_ONLY = ['issuer', 'port', 'host', 'proxy', 'tokens', 'cookies', 'throttle', 'log', 'store', 'scopes', 'resources', 'metrics', 'shutdown'] as const
 
 const refs = (c: ServerConfig): PluginRef[] => [c.store, ...(c.users ? [c.users] : []), ...c.plugins]
 const plain = (_: string, v: unknown): unknown => (v instanceof Map ? [...v.entries()] : v instanceof Set ? [...v] : v)
