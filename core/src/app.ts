@@ -20,6 +20,8 @@ import type { GrantServices, HostConfig, Logger, RequestState, RouteContext, Use
 import { INTROSPECTION_PATH, introspectionEndpoint } from './introspection.js'
 import { IssuerResolver, ProxyTrust } from './issuer.js'
 import { checkClientAlgs, KeySet, missingRs256Warning } from './keys.js'
+import { STORE_JWKS_MAX_AGE, StoreKeySource } from './key-store.js'
+import { prepareReload } from './reload.js'
 import { createLogger } from './logger.js'
 import { Metrics, serveMetrics } from './metrics.js'
 import { loadPlugins, PluginRegistry } from './plugin-loader.js'
@@ -37,9 +39,18 @@ import { ConsentStore, SessionManager } from './sessions/session-service.js'
 export interface GrantdServer {
   readonly app: Koa<RequestState>
   readonly registry: PluginRegistry
+  /** The config in use (replaced by a reload). */
   readonly config: ServerConfig
+  /** The key set in use (replaced by a reload or a store rotation). */
   readonly keys: KeySet
   readonly log: Logger
+  /**
+   * Switch to a new config (SIGHUP, SPEC §13): keys, clients, and whatever plugins take in
+   * their reload hooks (users-static's users). Everything is prepared first; any error
+   * rejects and the running config keeps serving. Settings that need a restart are kept
+   * and named in the result.
+   */
+  reload(next: ServerConfig): Promise<{ restartNeeded: string[] }>
   /** Start listening; resolves with the bound address (port 0 picks a free one). */
   listen(port?: number, host?: string): Promise<{ port: number; host: string; url: string }>
   /** Stop accepting, let in-flight requests finish, run close hooks, close the store. */
@@ -51,6 +62,8 @@ export interface CreateServerOptions {
   log?: Logger
   /** Pre-loaded keys (tests); default from `config.keys` or ephemeral. */
   keys?: KeySet
+  /** The key lifecycle's clock, ms (tests move it through days of rotation); default Date.now. */
+  clock?: () => number
 }
 
 /** Used when no user service is configured: nobody can sign in. */
@@ -76,6 +89,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 export async function createServer(config: ServerConfig, options: CreateServerOptions = {}): Promise<GrantdServer> {
   const log = options.log ?? createLogger(config.log.level)
   const trust = new ProxyTrust(config.proxy.trust)
+  let current = config
   const clients = new ClientRegistry(config.clients)
   // Warnings wait for the boot checks: a config that fails to load prints only its one-line error.
   const bootWarnings: Array<() => void> = []
@@ -83,16 +97,22 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   let keys = options.keys
   if (!keys) {
     if (config.keys) keys = await KeySet.fromFile(config.keys.file)
+    else if (config.keyStore) keys = undefined
     else {
       const generated = await KeySet.generate()
       keys = generated
       bootWarnings.push(() => log.warn({ kids: generated.keys.map((k) => k.kid) }, 'no keys configured: using ephemeral ES256 and RS256 keys; tokens will not survive a restart'))
     }
   }
-  // OIDC Core §15.1: a client's algs must have keys; RS256 should always be there for ID tokens.
-  checkClientAlgs(config.clients, keys)
-  const noRs256 = missingRs256Warning(keys)
-  if (noRs256) bootWarnings.push(() => log.warn({ algs: keys.algs }, noRs256))
+  const fixedKeys = keys
+  // Store keys load once the store plugin is up (below); a key file's are checked now.
+  if (fixedKeys) checkKeys(fixedKeys)
+  function checkKeys(k: KeySet): void {
+    // OIDC Core §15.1: a client's algs must have keys; RS256 should always be there for ID tokens.
+    checkClientAlgs(config.clients, k)
+    const noRs256 = missingRs256Warning(k)
+    if (noRs256) bootWarnings.push(() => log.warn({ algs: k.algs }, noRs256))
+  }
   let cookieKeys = config.cookies.keys
   if (cookieKeys.length === 0) {
     cookieKeys = [randomBytes(32).toString('base64url')]
@@ -135,6 +155,19 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   const store = metrics ? metrics.instrumentStore(registry.store) : registry.store
   // Plugins resolve 'store' per request: they get the timed one too.
   if (metrics) registry.container.register('store', asValue(store))
+  let keySource: StoreKeySource | undefined
+  if (!fixedKeys) {
+    const settings = config.keyStore!
+    const tokenLifetime = () => Math.max(current.tokens.accessTokenTtl, current.tokens.idTokenTtl, ...current.clients.map((c) => c.access_token_ttl ?? 0))
+    keySource = new StoreKeySource(store, settings, tokenLifetime, log, options.clock)
+    try {
+      checkKeys(await keySource.init())
+    } catch (err) {
+      await releasePlugins(registry, log)
+      throw err
+    }
+  }
+  keys = fixedKeys ?? keySource!.current
   if (!registry.users) {
     registry.users = NO_USERS
     registry.register('users', NO_USERS, 'core')
@@ -148,6 +181,12 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   for (const warn of bootWarnings) warn()
 
   const tokens = new TokenService(keys, store, config.tokens)
+  /** The one place the server switches key sets: signing, verification, JWKS, discovery. */
+  const useKeys = (next: KeySet): void => {
+    tokens.useKeys(next)
+    discovery.clear()
+    log.info({ keys: next.keys.map((k) => `${k.kid}:${k.alg}:${k.status}`) }, 'keys in use')
+  }
   const refreshTokens = new RefreshFamily(store, config.tokens)
   if (metrics) refreshTokens.onReuse = () => metrics.refreshReused()
   registry.container.register({
@@ -169,7 +208,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   registry.container.register({ sessions: asValue(sessions), consent: asValue(consent) })
 
   const issuers = new IssuerResolver(config.issuer, trust)
-  const discovery = new Discovery(registry, keys)
+  const discovery = new Discovery(registry, () => tokens.keys)
   const clientAuth = new ClientAuthenticator(clients, store, config.throttle)
   registry.container.register('clientAuth', asValue(clientAuthService(clientAuth)))
 
@@ -234,18 +273,23 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   }
   router.get('/.well-known/openid-configuration', discoveryDocument)
   router.get('/.well-known/oauth-authorization-server', discoveryDocument)
+  // Publish-ahead (SPEC §13) only works if caches refresh well within it: store keys are
+  // published ≥ 1 day before they sign, so an hour; a key file's `next` key waits for the
+  // operator, who promotes it after this max-age (docs/keys.md).
+  const jwksCacheControl = `public, max-age=${keySource ? STORE_JWKS_MAX_AGE : 300}`
   router.get('/.well-known/jwks.json', (ctx) => {
     ctx.type = 'application/jwk-set+json'
-    ctx.set('Cache-Control', 'public, max-age=300')
+    ctx.set('Cache-Control', jwksCacheControl)
     ctx.set('Access-Control-Allow-Origin', '*')
-    ctx.body = keys.jwksJson
+    ctx.body = tokens.keys.jwksJson
   })
   const token = tokenEndpoint({
     registry, clientAuth, tokens, refreshTokens, settings: config.tokens, services: () => services, users: () => users,
     claims, resources: config.resources, scopeOwners: scopeOwners(config.resources), sessions, consent, senderConstraints: registry.senderConstraints,
   })
   // Browser-based clients (the `spa` kind) call these endpoints themselves: CORS for their origins.
-  const origins = browserOrigins(clients.clients.values())
+  // Refilled in place by a reload: the CORS middlewares keep this Set.
+  const origins = new Set(browserOrigins(clients.clients.values()))
   const postCors = cors(origins, 'POST')
   for (const path of TOKEN_PATHS) {
     router.options(path, postCors)
@@ -287,13 +331,44 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   let drain: Drain | undefined
   let metricsServer: Server | undefined
   let closing: Promise<void> | undefined
+  keySource?.start((next) => { if (next !== tokens.keys) useKeys(next) })
+  registry.closeHooks.unshift(() => keySource?.stop())
+  let reloading: Promise<{ restartNeeded: string[] }> | undefined
 
   return {
     app,
     registry,
-    config,
-    keys,
+    get config() { return current },
+    get keys() { return tokens.keys },
     log,
+    reload(next) {
+      // One reload at a time: a second SIGHUP waits for the first.
+      const run = async () => {
+        const prepared = await prepareReload(current, next, {
+          registry,
+          keys: config.keys && !options.keys ? 'file' : keySource ? 'store' : 'fixed',
+          running: tokens.keys,
+        })
+        const nextKeys = keySource ? ((await keySource.refresh()) ?? tokens.keys) : prepared.keys
+        if (nextKeys !== tokens.keys) {
+          const noRs256 = missingRs256Warning(nextKeys)
+          if (noRs256) log.warn({ algs: nextKeys.algs }, noRs256)
+        }
+        checkClientAlgs(next.clients, nextKeys)
+        // Commit: synchronous from here, so no request sees half of it.
+        clients.adopt(prepared.clients)
+        origins.clear()
+        for (const o of browserOrigins(clients.clients.values())) origins.add(o)
+        if (nextKeys !== tokens.keys) useKeys(nextKeys)
+        discovery.clear()
+        for (const commit of prepared.commits) commit()
+        current = prepared.config
+        return { restartNeeded: prepared.restartNeeded }
+      }
+      const result = (reloading ?? Promise.resolve()).catch(() => undefined).then(run)
+      reloading = result
+      return result
+    },
     listen(port = config.port, host = config.host) {
       return new Promise((resolve, reject) => {
         const s = createHttpServer({ requestTimeout: 30_000, headersTimeout: 15_000, maxHeaderSize: 16 * 1024 }, app.callback())

@@ -1,11 +1,14 @@
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
-import { createServer } from './app.js'
+import { createServer, type GrantdServer } from './app.js'
+import { testClockFromEnv } from './key-store.js'
+import { createLogger } from './logger.js'
 import { loadConfigFile, type ServerConfig } from './config.js'
 import { ConfigError } from './errors.js'
 import { hashSecret } from './client-secret.js'
 import { SIGNING_ALGS, writePrivateJwks, type SigningAlg } from './keys.js'
 import { scaffoldPlugin } from './plugin-scaffold.js'
+import { keysFileCommand } from './keys-cli.js'
 import { consentCommand, sessionsCommand } from './sessions-cli.js'
 import { usersCommand, USERS_USAGE } from './cli-users.js'
 import { printsHint, startWorkers } from './workers.js'
@@ -15,6 +18,9 @@ const USAGE = `usage:
   grantd start  [--config FILE] [--port N] [--host ADDR] [--workers N]
   grantd check  [--config FILE] [--offline]   (--offline: do not connect to the store and user service)
   grantd keys generate [--alg ES256|ES384|RS256|PS256|EdDSA] --out FILE   (default: ES256 and RS256)
+  grantd keys add --alg ALG --file FILE      (a new key, status next: published, not signing)
+  grantd keys promote --kid KID --file FILE  (next → current; the current key of its alg → retired)
+  grantd keys retire --kid KID --file FILE   (published only, never signs)
   grantd hash-secret [SECRET]     (reads stdin when SECRET is absent)
   grantd new plugin NAME [--dir DIR]   (a grant plugin package with a passing test)
   grantd sessions end --sub SUB [--client ID] [--config FILE]
@@ -49,7 +55,8 @@ async function start(args: string[]): Promise<void> {
   const port = portText === undefined ? config.port : Number(portText)
   if (!Number.isInteger(port) || port < 0 || port > 65535) die(`--port: expected a port number, got "${portText}"`)
   if (startWorkers(values.workers, config)) return
-  const server = await createServer(config)
+  const clock = testClockFromEnv(createLogger(config.log.level))
+  const server = await createServer(config, clock ? { clock } : {})
   const bound = await server.listen(port, values.host ?? config.host)
   const issuer = config.issuer ?? bound.url
   server.log.info({ url: bound.url, issuer, plugins: server.registry.loaded.map((p) => p.name) }, 'grantd listening')
@@ -79,9 +86,22 @@ async function start(args: string[]): Promise<void> {
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
-  // Node's default for SIGHUP is to exit (129) without a word; a terminal hang-up must not stop the server.
-  process.on('SIGHUP', () => server.log.warn({ signal: 'SIGHUP' }, 'SIGHUP ignored: configuration reload is not supported; restart to apply changes'))
+  // SIGHUP reloads keys, clients and users (SPEC §13); a bad config is refused and the old one keeps serving.
+  process.on('SIGHUP', () => { if (!stopping) void reloadConfig(server, values.config) })
   process.on('unhandledRejection', (err) => server.log.error({ err: err instanceof Error ? err.message : String(err) }, 'unhandled rejection'))
+}
+
+async function reloadConfig(server: GrantdServer, file: string | undefined): Promise<void> {
+  server.log.info({ signal: 'SIGHUP' }, 'reloading configuration')
+  try {
+    const next = await readConfig(file)
+    applyEnv(next)
+    const { restartNeeded } = await server.reload(next)
+    server.log.info({ clients: next.clients.length, keys: server.keys.keys.map((k) => `${k.kid}:${k.alg}:${k.status}`) }, 'configuration reloaded')
+    if (restartNeeded.length > 0) server.log.warn({ kept: restartNeeded }, `changes to ${restartNeeded.join(', ')} need a restart; the running values are kept`)
+  } catch (err) {
+    server.log.error({ err: (err as Error).message }, 'configuration reload refused: the running configuration keeps serving')
+  }
 }
 
 async function check(args: string[]): Promise<void> {
@@ -95,7 +115,7 @@ async function check(args: string[]): Promise<void> {
     : await checkConnections(server.registry.store!, server.registry.users!, usersName).catch(async (err: unknown) => { await server.close(); throw err })
   const out: string[] = [`config ok: ${resolve(values.config ?? process.env.GRANTD_CONFIG ?? '')}`]
   out.push(`issuer: ${config.issuer ?? '(derived per request from Host)'}`)
-  out.push(`keys: ${server.keys.ephemeral ? `ephemeral ${server.keys.algs.join(' and ')} (no keys.file)` : `${server.keys.jwks.keys.length} from ${config.keys?.file}`}; signing ${server.keys.signing.alg} kid=${server.keys.signing.kid}`)
+  out.push(`keys: ${server.keys.ephemeral ? `ephemeral ${server.keys.algs.join(' and ')} (no keys.file)` : `${server.keys.jwks.keys.length} from ${config.keys?.file ?? 'the store'}`}; signing ${server.keys.signing.alg} kid=${server.keys.signing.kid}`)
   for (const p of server.registry.loaded) {
     const parts = [
       p.grants.length ? `grants: ${p.grants.join(', ')}` : '',
@@ -116,6 +136,10 @@ async function check(args: string[]): Promise<void> {
 
 async function keys(args: string[]): Promise<void> {
   const [sub, ...rest] = args
+  if (sub === 'add' || sub === 'promote' || sub === 'retire') {
+    process.stdout.write(`${await keysFileCommand(sub, rest)}\n`)
+    return
+  }
   if (sub !== 'generate') die(`unknown keys command "${sub ?? ''}"\n${USAGE}`, 2)
   const { values } = parseArgs({ args: rest, options: { alg: { type: 'string' }, out: { type: 'string' } } })
   if (!values.out) die('keys generate: --out FILE is required')

@@ -12,12 +12,13 @@ export interface RegisteredClient {
   readonly keys?: ReturnType<typeof createLocalJWKSet>
 }
 
-/** Clients from config, normalised once at boot. */
+/** Clients from config, normalised at boot and on each reload. */
 export class ClientRegistry {
-  private readonly byId = new Map<string, RegisteredClient>()
+  private byId = new Map<string, RegisteredClient>()
+  /** One Map for the server's life: plugins keep it (host.config.clients), a reload refills it. */
   readonly clients = new Map<string, Client>()
   /** Checked instead of a secret when there is none to check (unknown client, no secret), at the cost of the costliest configured hash. */
-  readonly decoy: SecretVerifier
+  decoy: SecretVerifier
 
   constructor(configs: readonly ClientConfig[]) {
     configs.forEach((c, i) => {
@@ -69,6 +70,17 @@ export class ClientRegistry {
       this.clients.set(c.client_id, client)
     })
     this.decoy = decoyVerifier(configs.flatMap((c) => (c.client_secret !== undefined ? [c.client_secret] : [])))
+  }
+
+  /**
+   * Switch to the clients of a registry built (and so validated) from a new config. Both
+   * maps change in one synchronous step: no request sees a half-filled registry.
+   */
+  adopt(next: ClientRegistry): void {
+    this.byId = next.byId
+    this.decoy = next.decoy
+    this.clients.clear()
+    for (const [id, client] of next.clients) this.clients.set(id, client)
   }
 
   get(clientId: string): RegisteredClient | undefined {

@@ -47,12 +47,27 @@ export interface ClientConfig {
   dpop_bound_access_tokens?: boolean
 }
 
+/** `keys: { "source": "store", ... }` (SPEC §13): keys live in the store and rotate themselves. */
+export interface StoreKeysSettings {
+  /** A key signs for this many days; its successor is published `publishAheadDays` before. */
+  rotateDays: number
+  /** One key chain per alg; the first alg signs access tokens by default. */
+  algs: SigningAlg[]
+  /** How often each process re-reads the key set (every process converges within this). */
+  pollSeconds: number
+  /** Encrypts the private keys at rest in the store; default: `cookies.keys`. */
+  secrets: string[]
+}
+
 export interface ServerConfig {
   issuer?: string
   port: number
   host: string
   proxy: { trust: boolean | string[] }
+  /** `keys.file`: keys from a JWK set file (statuses per key, SPEC §13). */
   keys?: { file: string }
+  /** `keys.source: "store"`: keys kept and rotated in the store (SPEC §13). */
+  keyStore?: StoreKeysSettings
   tokens: {
     accessTokenTtl: number
     idTokenTtl: number
@@ -253,10 +268,34 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
   }
 
   let keys: ServerConfig['keys']
+  let keyStore: StoreKeysSettings | undefined
   if (o.keys !== undefined) {
     const k = obj(o.keys, 'keys')
-    only(k, 'keys', ['file'])
-    keys = { file: resolve(baseDir, str(k.file, 'keys.file')) }
+    const source = k.source === undefined ? 'file' : str(k.source, 'keys.source')
+    if (source === 'store') {
+      only(k, 'keys', ['source', 'rotateDays', 'algs', 'pollSeconds', 'secret'])
+      const algs = k.algs === undefined ? ['ES256', 'RS256'] : strArray(k.algs, 'keys.algs')
+      if (algs.length === 0) fail('keys.algs', 'must not be empty')
+      algs.forEach((a, i) => { if (!(SIGNING_ALGS as readonly string[]).includes(a)) fail(`keys.algs[${i}]`, `expected one of ${SIGNING_ALGS.join(', ')}`) })
+      if (new Set(algs).size !== algs.length) fail('keys.algs', 'an alg is listed twice')
+      const secret = k.secret === undefined ? undefined : str(k.secret, 'keys.secret')
+      if (secret !== undefined && secret.length < 32) fail('keys.secret', 'must be at least 32 characters')
+      const secrets = secret !== undefined ? [secret] : cookieKeys
+      // Private keys are encrypted at rest; every process must derive the same key (docs/security.md).
+      if (secrets.length === 0) fail('keys.secret', 'keys.source "store" needs keys.secret or cookies.keys: the private keys are encrypted in the store with it')
+      keyStore = {
+        // At least 4 days: the successor is published rotateDays/4 (and at least a day) before it signs.
+        rotateDays: k.rotateDays === undefined ? 30 : int(k.rotateDays, 'keys.rotateDays', 4, 3650),
+        algs: algs as SigningAlg[],
+        pollSeconds: k.pollSeconds === undefined ? 30 : int(k.pollSeconds, 'keys.pollSeconds', 1, 60),
+        secrets,
+      }
+    } else if (source === 'file') {
+      only(k, 'keys', ['source', 'file'])
+      keys = { file: resolve(baseDir, str(k.file, 'keys.file')) }
+    } else {
+      fail('keys.source', 'expected "file" or "store"')
+    }
   }
 
   if (o.plugins !== undefined && !Array.isArray(o.plugins)) fail('plugins', `expected array, got ${typeName(o.plugins)}`)
@@ -293,6 +332,7 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
     config.issuer = issuer.replace(/\/+$/, '')
   }
   if (keys) config.keys = keys
+  if (keyStore) config.keyStore = keyStore
   if (metrics) config.metrics = metrics
   if (o.users !== undefined) config.users = pluginRef(o.users, 'users')
   return config

@@ -10,7 +10,13 @@ import type { KeySet } from './keys.js'
 export class Discovery {
   private readonly cache = new Map<string, string>()
 
-  constructor(private readonly registry: PluginRegistry, private readonly keys: KeySet) {}
+  /** `keys` is read per build: a reload or a store rotation changes the algs. */
+  constructor(private readonly registry: PluginRegistry, private readonly keys: () => KeySet) {}
+
+  /** Forget the serialised documents (after a reload: clients' scopes, key algs). */
+  clear(): void {
+    this.cache.clear()
+  }
 
   json(issuer: string): string {
     let body = this.cache.get(issuer)
@@ -59,7 +65,7 @@ export class Discovery {
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
       scopes_supported: [...scopes],
       subject_types_supported: ['public'],
-      id_token_signing_alg_values_supported: [...this.keys.algs],
+      id_token_signing_alg_values_supported: [...this.keys().algs],
       claims_parameter_supported: false,
       request_parameter_supported: false,
       request_uri_parameter_supported: false,

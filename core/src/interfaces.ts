@@ -779,6 +779,15 @@ export interface PluginHost<Options = unknown> {
    */
   discovery(fields: (issuer: string) => JsonObject): void
   /**
+   * Take part in a configuration reload (SIGHUP, SPEC §13). The hook gets this plugin's
+   * new options (already validated by `options`) and prepares everything that can fail:
+   * a throw refuses the whole reload and the running config keeps serving. It returns the
+   * step that switches over; those steps run together, synchronously, once every plugin
+   * and the core have prepared, so no request sees half of a reload. `host.config.clients`
+   * is updated in place by the core: a plugin that only reads it needs no hook.
+   */
+  onReload(hook: ReloadHook<Options>): void
+  /**
    * Add claims to tokens and userinfo, for every grant (built-in and custom). Registered
    * claims ({@link REGISTERED_CLAIMS}) cannot be set: naming one in `options.claims` is a
    * start error; returning one fails the request with `server_error` (never a token with
@@ -897,6 +906,8 @@ export interface SenderConstraint {
   /** `token_type` of a token bound by this hook, for introspection (RFC 9449 §6.2: `DPoP`); absent: `Bearer`. */
   readonly tokenType?: string
 }
+/** See {@link PluginHost.onReload}: prepare with the new options, return the commit step. */
+export type ReloadHook<Options = unknown> = (options: Options) => Promise<(() => void) | void> | (() => void) | void
 
 /**
  * A plugin: what its module default-exports (through {@link definePlugin}). `Options` is

@@ -6,7 +6,7 @@ import type { PluginRef } from './config.js'
 import { ConfigError } from './errors.js'
 import type {
   AcrHandler, JsonObject, GrantTypeDefinition, HostConfig, HttpMethod, InteractionHandler, Logger, PluginDefinition, PluginHost,
-  RouteHandler, Services, Store, UserService,
+  ReloadHook, RouteHandler, Services, Store, UserService,
 } from './interfaces.js'
 import { REGISTERED_CLAIMS } from './interfaces.js'
 import type { RegisteredClaimsHook } from './claims.js'
@@ -17,6 +17,16 @@ export interface RouteRegistration {
   readonly method: HttpMethod
   readonly path: string
   readonly handler: RouteHandler
+}
+
+/** A plugin's reload hook with what the reload needs to hand it its new options. */
+export interface ReloadRegistration {
+  readonly plugin: string
+  /** The config entry it came from (`users`, `plugins[2]`) and its module specifier. */
+  readonly path: string
+  readonly specifier: string
+  readonly parse: ((raw: unknown) => unknown) | undefined
+  readonly hook: ReloadHook<unknown>
 }
 
 export interface LoadedPlugin {
@@ -41,6 +51,7 @@ export class PluginRegistry {
   readonly interactions: InteractionHandler[] = []
   readonly routes: RouteRegistration[] = []
   readonly closeHooks: Array<() => Promise<void> | void> = []
+  readonly reloadHooks: ReloadRegistration[] = []
   readonly discovery: Array<(issuer: string) => JsonObject> = []
   /** `host.claims()` hooks in load order (SPEC §11). */
   readonly claimsHooks: RegisteredClaimsHook[] = []
@@ -198,6 +209,9 @@ export async function loadPlugins(refs: readonly PluginRef[], hostConfig: HostCo
       },
       discovery(fields) {
         registry.discovery.push(fields)
+      },
+      onReload(hook) {
+        registry.reloadHooks.push({ plugin: plugin.name, path: ref.path, specifier: ref.use, parse: plugin.options, hook })
       },
       claims(hook, hookOptions) {
         if (typeof hook !== 'function') throw new ConfigError(`${where}: host.claims() needs a function`)

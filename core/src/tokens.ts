@@ -80,41 +80,74 @@ function atHash(accessToken: string, alg: string): string {
   return digest.subarray(0, digest.length / 2).toString('base64url')
 }
 
-/** One key's signers: access tokens, ID tokens (logout tokens use the ID token's alg). */
-interface Signers { at: JwsSigner; id: JwsSigner; logout: JwsSigner }
+interface SignerPair { at: JwsSigner; id: JwsSigner; logout: JwsSigner }
+
+/** Everything derived from one key set, swapped as one value when the keys change (SIGHUP, store rotation). */
+interface KeyState {
+  readonly keys: KeySet
+  readonly verifyKeys: ReturnType<typeof createLocalJWKSet>
+  /** Per alg, the current key of that alg as an access token and as an ID token signer. */
+  readonly signers: ReadonlyMap<string, SignerPair>
+  readonly defaultAccess: SignerPair
+  readonly defaultId: SignerPair
+  readonly verifyAlgs: string[]
+}
+
+function keyState(keys: KeySet): KeyState {
+  const signers = new Map<string, SignerPair>()
+  // Only current keys sign (SPEC §13); next and retired keys are published, so they verify.
+  for (const key of keys.current) {
+    if (signers.has(key.alg)) continue
+    signers.set(key.alg, {
+      at: new JwsSigner(key.keyObject, { alg: key.alg, kid: key.kid, typ: 'at+jwt' }),
+      id: new JwsSigner(key.keyObject, { alg: key.alg, kid: key.kid, typ: 'JWT' }),
+      // Back-Channel Logout 1.0 §2.4.
+      logout: new JwsSigner(key.keyObject, { alg: key.alg, kid: key.kid, typ: 'logout+jwt' }),
+    })
+  }
+  const defaultAccess = signers.get(keys.signing.alg)!
+  return {
+    keys,
+    verifyKeys: createLocalJWKSet(keys.jwks),
+    signers,
+    defaultAccess,
+    // OIDC Core §15.1: RS256 when a key has it, else the first key's alg.
+    defaultId: signers.get(ID_TOKEN_DEFAULT_ALG) ?? defaultAccess,
+    verifyAlgs: [...keys.publishedAlgs],
+  }
+}
 
 /** Signs and verifies the server's JWTs; the only place tokens are minted. */
 export class TokenService implements TokenVerifier, TokenIssuer {
-  private readonly verifyKeys: ReturnType<typeof createLocalJWKSet>
-  /** Per alg, the first key of that alg as an access token and as an ID token signer. */
-  private readonly signers = new Map<string, Signers>()
-  private readonly defaultAccess: Signers
-  private readonly defaultId: Signers
+  private state: KeyState
 
   constructor(
-    private readonly keys: KeySet,
+    keys: KeySet,
     private readonly store: Store,
     private readonly settings: TokenSettings,
   ) {
-    this.verifyKeys = createLocalJWKSet(keys.jwks)
-    for (const key of keys.keys) {
-      if (this.signers.has(key.alg)) continue
-      this.signers.set(key.alg, {
-        at: new JwsSigner(key.keyObject, { alg: key.alg, kid: key.kid, typ: 'at+jwt' }),
-        id: new JwsSigner(key.keyObject, { alg: key.alg, kid: key.kid, typ: 'JWT' }),
-        logout: new JwsSigner(key.keyObject, { alg: key.alg, kid: key.kid, typ: 'logout+jwt' }),
-      })
-    }
-    this.defaultAccess = this.signers.get(keys.signing.alg)!
-    // OIDC Core §15.1: RS256 when a key has it, else the first key's alg.
-    this.defaultId = this.signers.get(ID_TOKEN_DEFAULT_ALG) ?? this.defaultAccess
+    this.state = keyState(keys)
+  }
+
+  /** The key set in use. */
+  get keys(): KeySet {
+    return this.state.keys
+  }
+
+  /**
+   * Switch to another key set in one assignment: a request that already picked its
+   * signer finishes with it, the next one signs with the new set.
+   */
+  useKeys(keys: KeySet): void {
+    this.state = keyState(keys)
   }
 
   /** The client's `access_token_signed_response_alg` / `id_token_signed_response_alg` (boot-checked to have a key). */
-  private signerFor(client: Client, kind: keyof Signers): JwsSigner {
+  private signerFor(client: Client, kind: 'at' | 'id' | 'logout'): JwsSigner {
+    const state = this.state
     const alg = kind === 'at' ? client.access_token_signed_response_alg : client.id_token_signed_response_alg
-    if (alg === undefined) return (kind === 'at' ? this.defaultAccess : this.defaultId)[kind]
-    const pair = this.signers.get(alg)
+    if (alg === undefined) return (kind === 'at' ? state.defaultAccess : state.defaultId)[kind]
+    const pair = state.signers.get(alg)
     // Never a silent fallback to another alg: the client would reject the token anyway.
     if (!pair) throw new Error(`no signing key has alg ${alg} (client ${client.client_id})`)
     return pair[kind]
@@ -181,7 +214,7 @@ export class TokenService implements TokenVerifier, TokenIssuer {
       iss: input.issuer, sub: input.sub, aud: input.client.client_id, iat: now, exp: now + 120, jti: randomUUID(),
       events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, sid: input.sid,
     }
-    // Back-Channel Logout 1.0 §2.4: signed like the client's ID tokens.
+    // The client's ID token alg: the RP verifies a logout token as it verifies its ID tokens.
     return signClaims(payload, this.signerFor(input.client, 'logout'))
   }
 
@@ -195,7 +228,8 @@ export class TokenService implements TokenVerifier, TokenIssuer {
       // The current time is set to the token's own iat, so exp and nbf never refuse it.
       const claims = decodeClaims(token)
       const currentDate = typeof claims?.iat === 'number' && Number.isFinite(claims.iat) ? new Date(claims.iat * 1000) : undefined
-      const { payload, protectedHeader } = await jwtVerify(token, this.verifyKeys, { issuer, algorithms: [...this.keys.algs], ...(currentDate ? { currentDate } : {}) })
+      const state = this.state
+      const { payload, protectedHeader } = await jwtVerify(token, state.verifyKeys, { issuer, algorithms: state.verifyAlgs, ...(currentDate ? { currentDate } : {}) })
       // Not an access token or a logout token passed off as an ID token.
       if (protectedHeader.typ !== undefined && protectedHeader.typ !== 'JWT') return undefined
       if (typeof payload.sub !== 'string' || payload.aud === undefined) return undefined
@@ -209,7 +243,8 @@ export class TokenService implements TokenVerifier, TokenIssuer {
     if (token.length > 8192) return undefined
     let payload: JWTPayload
     try {
-      ;({ payload } = await jwtVerify(token, this.verifyKeys, { issuer, typ: 'at+jwt', algorithms: [...this.keys.algs] }))
+      const state = this.state
+      ;({ payload } = await jwtVerify(token, state.verifyKeys, { issuer, typ: 'at+jwt', algorithms: state.verifyAlgs }))
     } catch {
       return undefined
     }

@@ -115,6 +115,13 @@ export function runWorkers({ count, config, log, onListening }: WorkersOptions):
 
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  // SIGHUP reloads (SPEC §13): each worker re-reads the config file itself and logs the outcome;
+  // the primary, which serves nothing, only passes the signal on (Node's default would exit).
+  process.on('SIGHUP', () => {
+    if (stopping) return
+    log.info({ signal: 'SIGHUP', workers: live.size }, 'reloading: signalling every worker')
+    for (const worker of live.keys()) worker.process.kill('SIGHUP')
+  })
   for (let i = 0; i < count; i++) fork(i === 0)
   // One scrape of the primary answers the sum over the workers (prom-client cluster aggregation).
   if (config.metrics) {

@@ -68,6 +68,30 @@ function decoyFor(users: readonly StaticUserConfig[]): PasswordCheck {
   return new PasswordCheck(`${SCRYPT_PREFIX}${costliest.params}$${randomBytes(16).toString('base64url')}$${randomBytes(32).toString('base64url')}`)
 }
 
+interface UserIndex {
+  readonly bySub: Map<string, Entry>
+  readonly byUsername: Map<string, Entry[]>
+  readonly byLink: Map<string, Entry>
+  /** Checked when no user matches, so a miss costs what a hit costs. */
+  readonly decoy: PasswordCheck
+}
+
+function buildIndex(users: readonly StaticUserConfig[]): UserIndex {
+  const index: UserIndex = { bySub: new Map(), byUsername: new Map(), byLink: new Map(), decoy: decoyFor(users) }
+  for (const config of users) {
+    const entry: Entry = {
+      user: { sub: config.sub, username: config.username, claims: config.claims, ...(config.tenant !== undefined ? { tenant: config.tenant } : {}) },
+      config,
+      password: config.password !== undefined ? new PasswordCheck(config.password) : undefined,
+    }
+    index.bySub.set(config.sub, entry)
+    const key = lowerKey(config.username)
+    index.byUsername.set(key, [...(index.byUsername.get(key) ?? []), entry])
+    for (const link of config.links) index.byLink.set(linkKey(link.idp, link.sub), entry)
+  }
+  return index
+}
+
 /**
  * Users from the config file (SPEC §3, §6).
  *
@@ -80,26 +104,26 @@ function decoyFor(users: readonly StaticUserConfig[]): PasswordCheck {
  * - `active: false` users exist (their `sub` stays reserved) but get no tokens.
  */
 export class StaticUsers implements UserService {
-  private readonly bySub = new Map<string, Entry>()
-  private readonly byUsername = new Map<string, Entry[]>()
-  private readonly byLink = new Map<string, Entry>()
-  /** Checked when no user matches, so a miss costs what a hit costs. */
-  private readonly decoy: PasswordCheck
+  /** Swapped as one value by a reload: a request sees the old users or the new ones, never a mix. */
+  private index: UserIndex
 
   constructor(users: readonly StaticUserConfig[], private readonly store?: () => Store) {
-    for (const config of users) {
-      const entry: Entry = {
-        user: { sub: config.sub, username: config.username, claims: config.claims, ...(config.tenant !== undefined ? { tenant: config.tenant } : {}) },
-        config,
-        password: config.password !== undefined ? new PasswordCheck(config.password) : undefined,
-      }
-      this.bySub.set(config.sub, entry)
-      const key = lowerKey(config.username)
-      this.byUsername.set(key, [...(this.byUsername.get(key) ?? []), entry])
-      for (const link of config.links) this.byLink.set(linkKey(link.idp, link.sub), entry)
-    }
-    this.decoy = decoyFor(users)
+    this.index = buildIndex(users)
   }
+
+  /**
+   * A reload (SIGHUP, SPEC §13): build the new users' index now (hashing checks, duplicates
+   * are already refused by the options parser) and return the step that switches to it.
+   */
+  prepareReload(users: readonly StaticUserConfig[]): () => void {
+    const next = buildIndex(users)
+    return () => { this.index = next }
+  }
+
+  private get bySub(): Map<string, Entry> { return this.index.bySub }
+  private get byUsername(): Map<string, Entry[]> { return this.index.byUsername }
+  private get byLink(): Map<string, Entry> { return this.index.byLink }
+  private get decoy(): PasswordCheck { return this.index.decoy }
 
   private fitsTenant(tenant: string | undefined, context: AcrContext): boolean {
     return context.tenant === undefined || tenant === context.tenant
@@ -254,6 +278,9 @@ export default definePlugin({
   name: 'users-static',
   options: parseStaticUsersOptions,
   register(host) {
-    host.users(new StaticUsers(host.options.users, () => host.resolve('store')))
+    const users = new StaticUsers(host.options.users, () => host.resolve('store'))
+    host.users(users)
+    // SIGHUP: the new `users` replace the old ones (sign-ins in flight finish with the old list).
+    host.onReload((options) => users.prepareReload(options.users))
   },
 })
