@@ -10,6 +10,7 @@ import { ClaimsRelease } from './claims.js'
 import { ClientAuthenticator } from './client-auth.js'
 import { browserOrigins, cors } from './cors.js'
 import { ClientRegistry } from './clients.js'
+import { ClientCatalog } from './client-directory.js'
 import type { ServerConfig } from './config.js'
 import { Discovery } from './discovery.js'
 import { ConfigError, OAuthError, StoreUnavailableError } from './errors.js'
@@ -73,6 +74,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   const log = options.log ?? createLogger(config.log.level)
   const trust = new ProxyTrust(config.proxy.trust)
   const clients = new ClientRegistry(config.clients)
+  // Config clients plus those registered at run time (RFC 7591), once the store is known.
+  const directory = new ClientCatalog(clients, log)
   // Warnings wait for the boot checks: a config that fails to load prints only its one-line error.
   const bootWarnings: Array<() => void> = []
 
@@ -105,7 +108,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     resources: config.resources,
   }
   const registry = new PluginRegistry()
-  registry.container.register({ config: asValue(hostConfig), log: asValue(log) })
+  registry.container.register({ config: asValue(hostConfig), log: asValue(log), clients: asValue(directory) })
   try {
     await loadPlugins([config.store, ...(config.users ? [config.users] : []), ...config.plugins], hostConfig, log, registry)
     if (!registry.store) throw new ConfigError(`store: "${config.store.use}" did not provide a store (host.store())`)
@@ -119,6 +122,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     throw err
   }
   const store = registry.store
+  directory.attach({ store, keys, grantLoaded: (g) => registry.grants.has(g) })
   if (!registry.users) {
     registry.users = NO_USERS
     registry.register('users', NO_USERS, 'core')
@@ -145,14 +149,14 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   // SSO sessions and consent live in the core (SPEC §10): every plugin that signs a browser in or out shares them.
   const revocationTtl = Math.max(config.tokens.refreshTokenTtl, config.tokens.accessTokenTtl, ...config.clients.map((c) => c.access_token_ttl ?? 0),
     ...[...config.resources.values()].map((r) => r.accessTokenTtl ?? 0), 1)
-  const backChannel = new BackChannelLogout((input) => tokens.signLogoutToken(input), log)
-  const sessions = new SessionManager(store, cookieKeys, clients.clients, backChannel, revocationTtl, log)
+  const backChannel = new BackChannelLogout((input) => tokens.signLogoutToken(input), log, undefined, (client, uri) => directory.refuseTarget(client, uri))
+  const sessions = new SessionManager(store, cookieKeys, directory, backChannel, revocationTtl, log)
   const consent = new ConsentStore(store, revocationTtl, config.tokens.refreshTokenTtl, log)
   registry.container.register({ sessions: asValue(sessions), consent: asValue(consent) })
 
   const issuers = new IssuerResolver(config.issuer, trust)
   const discovery = new Discovery(registry, keys)
-  const clientAuth = new ClientAuthenticator(clients, store, config.throttle)
+  const clientAuth = new ClientAuthenticator(directory, store, config.throttle)
 
   const app = new Koa<RequestState>({ proxy: false })
   app.silent = true
@@ -234,12 +238,12 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   router.post(INTROSPECTION_PATH, introspectionEndpoint({ clientAuth, tokens, refreshTokens }))
   router.options(REVOCATION_PATH, postCors)
   router.post(REVOCATION_PATH, postCors, revocationEndpoint({ clientAuth, tokens, refreshTokens }))
-  const userinfo = userinfoEndpoint({ tokens, users: () => users, claims, clients: clients.clients })
+  const userinfo = userinfoEndpoint({ tokens, users: () => users, claims, clients: directory })
   const userinfoCors = cors(origins, 'GET, POST')
   router.options(USERINFO_PATH, userinfoCors)
   router.get(USERINFO_PATH, userinfoCors, userinfo)
   router.post(USERINFO_PATH, userinfoCors, userinfo)
-  const endSession = endSessionEndpoint({ sessions, tokens, clients: clients.clients, log })
+  const endSession = endSessionEndpoint({ sessions, tokens, clients: directory, log })
   router.get(END_SESSION_PATH, endSession)
   router.post(END_SESSION_PATH, endSession)
   router.get('/healthz', (ctx) => {
