@@ -13,7 +13,8 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { basic, postForm, startCli, startServer } from '../helpers/server.js'
 import { findRedis } from '../helpers/redis.js'
-import { bearer, call, register, registrationConfig } from './setup.js'
+import { bearer, call, register, registrationConfig, signInRegistered } from './setup.js'
+import { startReceiver } from '../sessions/receiver.js'
 
 const CACHE_BOUND_MS = 5000
 
@@ -104,5 +105,29 @@ if (!redis) {
     }
     t.match(text, /"client_secret":"\$scrypt\$ln=15,r=8,p=1\$/, 'secrets are scrypt hashes')
     t.notOk(b.output().includes(regs[0]!.client_secret as string), 'nor in B\'s log')
+  })
+
+  t.test('back-channel logout reaches a registered client; a process that filters private targets refuses to call one', async (t) => {
+    const rp = await startReceiver()
+    t.teardown(rp.close)
+    const strictConfig = registrationConfig({ allowPrivateNetworkUris: false }, { store: { use: '@grantd/store-redis', options: { url: redis.url, prefix } } })
+    delete strictConfig.issuer
+    const strict = await startServer(strictConfig)
+    t.teardown(strict.close)
+    const redirect = 'http://127.0.0.1:5000/bc-client'
+    // Registered where loopback targets are allowed (a name that later resolves to a private address looks the same to the strict process).
+    const reg = await register(a.url, { redirect_uris: [redirect], token_endpoint_auth_method: 'none', scope: 'openid', backchannel_logout_uri: rp.url })
+
+    const atA = await signInRegistered(a.url, reg.client_id as string, redirect)
+    const endedA = await fetch(`${a.url}/connect/endsession?id_token_hint=${atA.tokens.id_token}`, { headers: atA.jar.header(), redirect: 'manual' })
+    t.equal(endedA.status, 200)
+    t.equal(rp.tokens.length, 1, 'the session end found the registered client and sent it a logout token')
+
+    const atS = await signInRegistered(strict.url, reg.client_id as string, redirect)
+    const endedS = await fetch(`${strict.url}/connect/endsession?id_token_hint=${atS.tokens.id_token}`, { headers: atS.jar.header(), redirect: 'manual' })
+    t.equal(endedS.status, 200)
+    await new Promise((r) => setTimeout(r, 300))
+    t.equal(rp.tokens.length, 1, 'no POST to a loopback target from the process that filters them')
+    t.ok(strict.log.lines.some((l) => l.includes('back-channel logout not sent') && l.includes(reg.client_id as string)), 'logged, naming the client')
   })
 }
