@@ -236,6 +236,18 @@ t.test('dynamic client registration', async (t) => {
   })
 })
 
+t.test('registered clients\' secrets are throttled like config clients\' (SPEC §9)', async (t) => {
+  const srv = await startFlowServer(registrationConfig({}, { throttle: { maxFailuresPerClient: 3, maxFailuresPerAddress: 1000 } }))
+  t.teardown(srv.close)
+  const reg = await register(srv.url, { grant_types: ['client_credentials'], scope: 'api' })
+  const attempt = (secret: string) => postForm(`${srv.url}/connect/token`, { grant_type: 'client_credentials', scope: 'api' }, { authorization: basic(reg.client_id as string, secret) })
+  for (let i = 0; i < 3; i++) t.equal((await attempt(`guess-${i}`)).status, 401)
+  const locked = await attempt(reg.client_secret as string)
+  t.equal(locked.status, 401, 'over the limit even the right secret is refused')
+  t.ok(locked.headers.get('retry-after'))
+  t.equal((await attempt('another-guess')).json.error, 'invalid_client')
+})
+
 t.test('bad plugin options are a start error naming the key', async (t) => {
   const { validateConfig, createServer } = await import('@grantd/core')
   const boot = (options: Record<string, unknown>) => createServer(validateConfig({ plugins: [{ use: '@grantd/client-registration', options }] }, process.cwd()))
