@@ -235,7 +235,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     router.options(path, postCors)
     router.post(path, postCors, token)
   }
-  router.post(INTROSPECTION_PATH, introspectionEndpoint({ clientAuth, tokens, refreshTokens }))
+  router.post(INTROSPECTION_PATH, introspectionEndpoint({ clientAuth, tokens, refreshTokens, clients: directory }))
   router.options(REVOCATION_PATH, postCors)
   router.post(REVOCATION_PATH, postCors, revocationEndpoint({ clientAuth, tokens, refreshTokens }))
   const userinfo = userinfoEndpoint({ tokens, users: () => users, claims, clients: directory })

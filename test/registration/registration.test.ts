@@ -248,6 +248,25 @@ t.test('registered clients\' secrets are throttled like config clients\' (SPEC ย
   t.equal((await attempt('another-guess')).json.error, 'invalid_client')
 })
 
+t.test('a deleted client\'s access token is inactive at introspection, also for the API it was issued to', async (t) => {
+  const api = 'https://api.example.com'
+  const srv = await startFlowServer(registrationConfig({}, {
+    resources: [{ id: api, scopes: ['api'] }],
+    clients: [{ client_id: api, client_secret: 'rs-secret', grant_types: ['client_credentials'], scope: 'api' }],
+  }))
+  t.teardown(srv.close)
+  const reg = await register(srv.url, { grant_types: ['client_credentials'], scope: 'api' })
+  const token = await postForm(`${srv.url}/connect/token`, { grant_type: 'client_credentials', scope: 'api' }, { authorization: basic(reg.client_id as string, reg.client_secret as string) })
+  t.equal(token.status, 200)
+  const introspect = () => postForm(`${srv.url}/connect/introspect`, { token: token.json.access_token as string }, { authorization: basic(api, 'rs-secret') })
+  const before = await introspect()
+  t.equal(before.json.active, true, 'the API (its aud) sees the token active')
+  t.equal(before.json.client_id, reg.client_id)
+  t.equal((await call('DELETE', reg.registration_client_uri as string, undefined, bearer(reg.registration_access_token as string))).status, 204)
+  const after = await introspect()
+  t.same(after.json, { active: false }, 'deleted client: its token is inactive (RFC 7592 ยง2.3)')
+})
+
 t.test('bad plugin options are a start error naming the key', async (t) => {
   const { validateConfig, createServer } = await import('@grantd/core')
   const boot = (options: Record<string, unknown>) => createServer(validateConfig({ plugins: [{ use: '@grantd/client-registration', options }] }, process.cwd()))
