@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { basic, postForm, startCli, startServer } from '../helpers/server.js'
+import { spawnSync } from 'node:child_process'
+import { basic, CLI, postForm, startCli, startServer } from '../helpers/server.js'
 import { findRedis } from '../helpers/redis.js'
 import { bearer, call, register, registrationConfig, signInRegistered } from './setup.js'
 import { startReceiver } from '../sessions/receiver.js'
@@ -129,5 +130,13 @@ if (!redis) {
     await new Promise((r) => setTimeout(r, 300))
     t.equal(rp.tokens.length, 1, 'no POST to a loopback target from the process that filters them')
     t.ok(strict.log.lines.some((l) => l.includes('back-channel logout not sent') && l.includes(reg.client_id as string)), 'logged, naming the client')
+
+    // The CLI knows registered clients too.
+    const cli = spawnSync(process.execPath, [CLI, 'consent', 'revoke', '--sub', 'u-alice', '--client', reg.client_id as string, '--config', file], { encoding: 'utf8' })
+    t.equal(cli.status, 0, cli.stderr)
+    t.match(cli.stdout, new RegExp(`revoked consent of u-alice for ${reg.client_id as string}`))
+    const unknown = spawnSync(process.execPath, [CLI, 'consent', 'revoke', '--sub', 'u-alice', '--client', 'nobody', '--config', file], { encoding: 'utf8' })
+    t.equal(unknown.status, 1)
+    t.match(unknown.stderr, /no client "nobody" in the config or the store/)
   })
 }
