@@ -229,7 +229,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     claims, resources: config.resources, scopeOwners: scopeOwners(config.resources), sessions, consent,
   })
   // Browser-based clients (the `spa` kind) call these endpoints themselves: CORS for their origins.
-  const origins = browserOrigins(clients.clients.values())
+  const configOrigins = browserOrigins(clients.clients.values())
+  const origins = { has: (origin: string) => configOrigins.has(origin) || directory.originAllowed(origin) }
   const postCors = cors(origins, 'POST')
   for (const path of TOKEN_PATHS) {
     router.options(path, postCors)

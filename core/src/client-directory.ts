@@ -4,6 +4,8 @@ import { ConfigError, OAuthError } from './errors.js'
 import type { Client, ClientDirectory, JsonObject, Logger, Store, StoredClientRecord } from './interfaces.js'
 import { checkClientAlgs, type KeySet } from './keys.js'
 import { nonPublicTarget } from './network-guard.js'
+import { StoredList } from './sessions/stored-list.js'
+import { secretKey } from './tokens.js'
 
 /** How long a process serves a stored client (or its absence) before asking the store again. */
 export const STORED_CLIENT_CACHE_SECONDS = 5
@@ -11,6 +13,8 @@ const CACHE_MAX_ENTRIES = 10_000
 /** Stored clients live until deleted; the store API wants a TTL. */
 const STORED_CLIENT_TTL = 10 * 365 * 86400
 const storeKey = (clientId: string): string => `client:${clientId}`
+/** Which stored clients redirect to an origin (CORS for browser-based clients, cors.ts). */
+const originKey = (origin: string): string => `client-origins:${secretKey(origin)}`
 
 interface CacheEntry {
   readonly entry: RegisteredClient | undefined
@@ -43,6 +47,7 @@ export class ClientCatalog implements ClientDirectory {
   private privateNetworkUris = false
   private readonly cache = new Map<string, CacheEntry>()
   private readonly loading = new Map<string, Promise<RegisteredClient | undefined>>()
+  private readonly origins = new Map<string, { readonly allowed: Promise<boolean>; readonly until: number }>()
 
   constructor(private readonly config: ClientRegistry, private readonly log: Logger) {}
 
@@ -112,15 +117,26 @@ export class ClientCatalog implements ClientDirectory {
       if (reason) throw new OAuthError('invalid_client_metadata', `backchannel_logout_uri: ${reason}`)
     }
     const { client_id: _ignored, ...rest } = metadata
+    const before = await this.read(clientId)
     await checks.store.put(storeKey(clientId), JSON.stringify({ metadata: rest, registration }), STORED_CLIENT_TTL)
     this.forget(clientId)
+    const lists = new StoredList(checks.store)
+    const now = originsOf(registered.client.redirect_uris)
+    for (const origin of now) {
+      await lists.add(originKey(origin), { id: clientId, exp: Math.floor(Date.now() / 1000) + STORED_CLIENT_TTL })
+      this.origins.delete(origin)
+    }
+    for (const origin of originsOf(redirectUrisOf(before))) if (!now.has(origin)) await this.dropOrigin(lists, origin, clientId)
     return registered.client
   }
 
   async remove(clientId: string): Promise<boolean> {
     if (this.isConfigured(clientId) || !this.checks) return false
+    const before = await this.read(clientId)
     const removed = await this.checks.store.delete(storeKey(clientId))
     this.forget(clientId)
+    const lists = new StoredList(this.checks.store)
+    for (const origin of originsOf(redirectUrisOf(before))) await this.dropOrigin(lists, origin, clientId)
     return removed
   }
 
@@ -131,6 +147,34 @@ export class ClientCatalog implements ClientDirectory {
   async refuseTarget(client: Client, uri: string): Promise<string | undefined> {
     if (!client.dynamic || this.privateNetworkUris) return undefined
     return nonPublicTarget(uri)
+  }
+
+  /**
+   * Whether a stored client redirects to `origin` (CORS for browser-based clients it registered,
+   * cors.ts): the origin's index names candidates, each is checked against its current
+   * redirect URIs; cached like clients.
+   */
+  originAllowed(origin: string): boolean | Promise<boolean> {
+    if (!this.checks) return false
+    const hit = this.origins.get(origin)
+    if (hit && hit.until > Date.now()) return hit.allowed
+    const store = this.checks.store
+    const allowed = (async () => {
+      for (const member of await new StoredList(store).read(originKey(origin))) {
+        const client = await this.find(member.id)
+        if (client?.dynamic && originsOf(client.redirect_uris).has(origin)) return true
+      }
+      return false
+    })()
+    if (this.origins.size >= CACHE_MAX_ENTRIES) this.origins.clear()
+    this.origins.set(origin, { allowed, until: Date.now() + this.cacheSeconds * 1000 })
+    allowed.catch(() => this.origins.delete(origin))
+    return allowed
+  }
+
+  private async dropOrigin(lists: StoredList, origin: string, clientId: string): Promise<void> {
+    await lists.remove(originKey(origin), clientId)
+    this.origins.delete(origin)
   }
 
   private forget(clientId: string): void {
@@ -169,6 +213,25 @@ export class ClientCatalog implements ClientDirectory {
       return undefined
     }
   }
+}
+
+function redirectUrisOf(record: StoredClientRecord | undefined): readonly string[] {
+  const uris = record?.metadata.redirect_uris
+  return Array.isArray(uris) ? uris.filter((u): u is string => typeof u === 'string') : []
+}
+
+/** http(s) origins of redirect URIs (private-use schemes have none a browser would send). */
+function originsOf(uris: readonly string[]): Set<string> {
+  const out = new Set<string>()
+  for (const uri of uris) {
+    try {
+      const { origin } = new URL(uri)
+      if (origin !== 'null') out.add(origin)
+    } catch {
+      // validated before; nothing to index
+    }
+  }
+  return out
 }
 
 function isObject(v: unknown): v is JsonObject {

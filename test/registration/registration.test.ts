@@ -198,6 +198,24 @@ t.test('dynamic client registration', async (t) => {
     t.equal((await call('DELETE', uri, undefined, bearer(rat))).status, 401)
   })
 
+  t.test('CORS: a registered browser-based client\'s origin may call the token endpoint, until it is deleted', async (t) => {
+    const origin = 'http://127.0.0.1:5999'
+    const preflight = () => fetch(`${srv.url}/connect/token`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } })
+    t.equal((await preflight()).headers.get('access-control-allow-origin'), null, 'unknown origin: no CORS')
+    const reg = await register(srv.url, { redirect_uris: [`${origin}/app`], token_endpoint_auth_method: 'none', scope: 'openid' })
+    const allowed = await preflight()
+    t.equal(allowed.status, 204)
+    t.equal(allowed.headers.get('access-control-allow-origin'), origin, 'the registered origin is allowed at once')
+    const other = await fetch(`${srv.url}/connect/token`, { method: 'OPTIONS', headers: { origin: 'http://127.0.0.1:6000', 'access-control-request-method': 'POST' } })
+    t.equal(other.headers.get('access-control-allow-origin'), null, 'another origin is not')
+    const moved = await call('PUT', reg.registration_client_uri as string, { client_id: reg.client_id, redirect_uris: ['http://127.0.0.1:6001/app'], token_endpoint_auth_method: 'none', scope: 'openid' }, bearer(reg.registration_access_token as string))
+    t.equal(moved.status, 200)
+    t.equal((await preflight()).headers.get('access-control-allow-origin'), null, 'an origin the update dropped is no longer allowed')
+    t.equal((await fetch(`${srv.url}/connect/token`, { method: 'OPTIONS', headers: { origin: 'http://127.0.0.1:6001', 'access-control-request-method': 'POST' } })).headers.get('access-control-allow-origin'), 'http://127.0.0.1:6001')
+    t.equal((await call('DELETE', reg.registration_client_uri as string, undefined, bearer(reg.registration_access_token as string))).status, 204)
+    t.equal((await fetch(`${srv.url}/connect/token`, { method: 'OPTIONS', headers: { origin: 'http://127.0.0.1:6001', 'access-control-request-method': 'POST' } })).headers.get('access-control-allow-origin'), null, 'deleted: no CORS')
+  })
+
   t.test('a PUT from a public to a confidential method issues a secret', async (t) => {
     const reg = await register(srv.url, { redirect_uris: ['http://127.0.0.1:5000/pub'], token_endpoint_auth_method: 'none', scope: 'openid' })
     const res = await call('PUT', reg.registration_client_uri as string, { client_id: reg.client_id, redirect_uris: ['http://127.0.0.1:5000/pub'], grant_types: ['authorization_code', 'client_credentials'], scope: 'openid api' },
