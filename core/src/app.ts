@@ -204,20 +204,19 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     await next()
   })
 
-  // Without a configured issuer the document depends on these headers: a shared cache must key on them (SPEC §4).
+  // Without a configured issuer the documents depend on these headers: a shared cache must key on them,
+  // or one request with a forged Host poisons everyone's discovery (SPEC §9). Every discovery-like
+  // document goes through here.
   const discoveryVary = config.issuer ? undefined : trust.enabled ? 'Host, X-Forwarded-Proto, X-Forwarded-Host, X-Forwarded-Prefix' : 'Host'
-  router.get('/.well-known/openid-configuration', (ctx) => {
+  const discoveryDocument = (ctx: RouteContext): void => {
     ctx.type = 'application/json'
     ctx.set('Cache-Control', 'public, max-age=300')
     if (discoveryVary) ctx.set('Vary', discoveryVary)
     ctx.set('Access-Control-Allow-Origin', '*')
     ctx.body = discovery.json(ctx.state.issuer)
-  })
-  router.get('/.well-known/oauth-authorization-server', (ctx) => {
-    ctx.type = 'application/json'
-    ctx.set('Access-Control-Allow-Origin', '*')
-    ctx.body = discovery.json(ctx.state.issuer)
-  })
+  }
+  router.get('/.well-known/openid-configuration', discoveryDocument)
+  router.get('/.well-known/oauth-authorization-server', discoveryDocument)
   router.get('/.well-known/jwks.json', (ctx) => {
     ctx.type = 'application/jwk-set+json'
     ctx.set('Cache-Control', 'public, max-age=300')

@@ -214,14 +214,14 @@ export class ClientAuthenticator {
 }
 
 /**
- * Read a client-authenticated form POST (introspection, revocation): every parameter at
- * most once (RFC 6749 §3.2), then the client, authenticated as at the token endpoint.
+ * Read a client-authenticated form POST (introspection, revocation): the parameters the
+ * endpoint reads (`reads`) and the client authentication ones at most once, others
+ * ignored (RFC 6749 §3.2), then the client, authenticated as at the token endpoint.
  */
-export async function readAuthenticatedForm(ctx: RouteContext, clientAuth: ClientAuthenticator): Promise<{ params: FormParams; client: Client }> {
-  const params = await readForm(ctx.req)
-  for (const name of params.names()) {
-    if (params.count(name) > 1) throw new OAuthError('invalid_request', `parameter ${name.slice(0, 64)} is repeated`)
-  }
+export async function readAuthenticatedForm(ctx: RouteContext, clientAuth: ClientAuthenticator, reads: readonly string[] = []): Promise<{ params: FormParams; client: Client }> {
+  const params = await readForm(ctx)
+  params.check(CLIENT_AUTH_PARAMS)
+  params.check(reads)
   const issuer = ctx.state.issuer
   const client = await clientAuth.authenticate({
     authorization: ctx.get('authorization') || undefined,

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import type { JSONWebKeySet } from 'jose'
 import { ConfigError } from './errors.js'
+import { boolean as bool, fail, integer as int, object as obj, only, string as str, stringArray as strArray, typeName, url } from './options.js'
 import type { ClientAuthMethod, ResourceDefinition, ScopeDefinition, SigningAlg } from './interfaces.js'
 import { SIGNING_ALGS } from './keys.js'
 import { validateResources, validateScopes, validateTenantClaim } from './scopes-config.js'
@@ -75,56 +76,6 @@ export interface ServerConfig {
 }
 
 type Raw = Record<string, unknown>
-
-const fail = (path: string, message: string): never => {
-  throw new ConfigError(`${path}: ${message}`)
-}
-
-const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v)
-
-function obj(v: unknown, path: string): Raw {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, `expected object, got ${typeName(v)}`)
-  return v as Raw
-}
-
-function only(o: Raw, path: string, keys: readonly string[]): void {
-  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(path ? `${path}.${k}` : k, 'unknown key')
-}
-
-function str(v: unknown, path: string): string {
-  if (typeof v !== 'string') fail(path, `expected string, got ${typeName(v)}`)
-  if ((v as string).length === 0) fail(path, 'must not be empty')
-  return v as string
-}
-
-function bool(v: unknown, path: string): boolean {
-  if (typeof v !== 'boolean') fail(path, `expected boolean, got ${typeName(v)}`)
-  return v as boolean
-}
-
-function int(v: unknown, path: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) fail(path, `expected integer, got ${typeName(v)}`)
-  if ((v as number) < min || (v as number) > max) fail(path, `must be between ${min} and ${max}`)
-  return v as number
-}
-
-function strArray(v: unknown, path: string): string[] {
-  if (!Array.isArray(v)) fail(path, `expected array, got ${typeName(v)}`)
-  return (v as unknown[]).map((item, i) => str(item, `${path}[${i}]`))
-}
-
-function url(v: unknown, path: string): string {
-  const s = str(v, path)
-  let u: URL
-  try {
-    u = new URL(s)
-  } catch {
-    return fail(path, 'expected an absolute URL')
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') fail(path, 'expected an http or https URL')
-  if (u.hash) fail(path, 'must not have a fragment')
-  return s
-}
 
 /**
  * A redirect_uri: http(s), or for a public (native) client a private-use URI scheme

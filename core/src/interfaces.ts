@@ -425,6 +425,11 @@ export interface RefreshTokens {
   peek(token: string): Promise<RefreshTokenRecord | undefined>
   /** Revoke the family the token belongs to (RFC 7009). */
   revoke(token: string, client: Client): Promise<void>
+  /**
+   * Whether redeeming `client`'s tokens rotates them: `tokens.refreshTokenRotation`, and always
+   * for public clients (RFC 9700 §4.14.2: their refresh tokens must be rotated or sender-constrained).
+   */
+  rotates(client: Client): boolean
 }
 
 /* ------------------------------------------------------------------ plugins */

@@ -69,7 +69,7 @@ export function introspectionEndpoint(deps: IntrospectionDeps): (ctx: RouteConte
   return async function introspect(ctx: RouteContext): Promise<void> {
     ctx.set('Cache-Control', 'no-store')
     ctx.set('Pragma', 'no-cache')
-    const { params, client } = await readAuthenticatedForm(ctx, deps.clientAuth)
+    const { params, client } = await readAuthenticatedForm(ctx, deps.clientAuth, ['token', 'token_type_hint'])
     if (!client.confidential) throw new OAuthError('invalid_client', 'public clients may not introspect tokens', { status: 401 })
     const token = params.get('token')
     if (token === undefined) throw new OAuthError('invalid_request', 'token is missing')

@@ -5,6 +5,8 @@ import type { RequestState } from './interfaces.js'
 
 const HOST = /^(?:[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/
 const PREFIX = /^(?:\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*$/
+/** RFC 9112 §3.2.2 absolute-form: scheme and authority of the request target. */
+const ABSOLUTE_FORM = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/
 
 /** Which peers may set X-Forwarded-* (SPEC §4 `proxy.trust`). */
 export class ProxyTrust {
@@ -72,6 +74,17 @@ export class IssuerResolver {
     let proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http'
     let host = req.headers.host
     let prefix = ''
+    const target = req.url ?? '/'
+    if (!target.startsWith('/') && target !== '*') {
+      // RFC 9112 §3.2.2: with an absolute-form target the server MUST ignore Host and use the
+      // target's authority (§3.3: the target URI is the request target), so the host a proxy
+      // routed on is the host in `iss`. Only http(s) URLs with a plain authority are accepted.
+      const absolute = ABSOLUTE_FORM.exec(target)
+      const scheme = absolute?.[1]!.toLowerCase()
+      if (!absolute || (scheme !== 'http' && scheme !== 'https')) return undefined
+      proto = scheme
+      host = absolute[2]
+    }
     if (trusted) {
       const fProto = first(req.headers['x-forwarded-proto'])?.toLowerCase()
       if (fProto === 'https' || fProto === 'http') proto = fProto

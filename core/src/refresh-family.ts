@@ -14,6 +14,9 @@ interface Tombstone {
  * store can group a family's entries (one Redis Cluster slot) without a lookup, and the
  * record is stored under the SHA-256 of the whole token, never the token itself.
  *
+ * Public clients' tokens always rotate (RFC 9700 §4.14.2), confidential clients' when
+ * `refreshTokenRotation` is on ({@link RefreshFamily.rotates}).
+ *
  * With rotation, redeeming consumes the record and leaves a tombstone (`rtu:`) in one
  * atomic store call. The tombstone is written *before* the consume, so whoever finds the record
  * gone also finds the tombstone: of two concurrent redemptions one wins and the other is
@@ -56,7 +59,7 @@ export class RefreshFamily implements RefreshTokens {
       return undefined
     }
     if (record && check) await check(record)
-    if (!this.settings.refreshTokenRotation) return record
+    if (!this.rotates(client)) return record
 
     if (record) {
       const remaining = Math.max(1, record.exp - Math.floor(Date.now() / 1000))
@@ -79,6 +82,10 @@ export class RefreshFamily implements RefreshTokens {
     }
     await this.revokeFamily(family)
     return undefined
+  }
+
+  rotates(client: Client): boolean {
+    return this.settings.refreshTokenRotation || !client.confidential
   }
 
   async peek(token: string): Promise<RefreshTokenRecord | undefined> {

@@ -31,7 +31,7 @@ export function revocationEndpoint(deps: RevocationDeps): (ctx: RouteContext) =>
   return async function revoke(ctx: RouteContext): Promise<void> {
     ctx.set('Cache-Control', 'no-store')
     ctx.set('Pragma', 'no-cache')
-    const { params, client } = await readAuthenticatedForm(ctx, deps.clientAuth)
+    const { params, client } = await readAuthenticatedForm(ctx, deps.clientAuth, ['token', 'token_type_hint'])
     const token = params.get('token')
     if (token === undefined) throw new OAuthError('invalid_request', 'token is missing')
     // §2.1: the hint only orders the search; an unknown hint value is ignored.

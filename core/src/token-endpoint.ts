@@ -52,11 +52,10 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
   const { registry, clientAuth } = deps
 
   async function parse(ctx: RouteContext): Promise<FormParams> {
-    const params = await readForm(ctx.req)
-    // RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once."
-    for (const name of params.names()) {
-      if (params.count(name) > 1) throw new OAuthError('invalid_request', `parameter ${name.slice(0, 64)} is repeated`)
-    }
+    const params = await readForm(ctx)
+    // RFC 6749 §3.2: parameters MUST NOT repeat, unrecognised ones MUST be ignored: the core's
+    // are checked here, the grant's when they are read; any other is never looked at.
+    params.check(CORE_PARAMS)
     return params
   }
 

@@ -48,7 +48,7 @@ async function bearerToken(ctx: RouteContext): Promise<string> {
   }
   let fromBody: string | undefined
   if (ctx.method === 'POST' && isFormContentType(ctx.get('content-type') || undefined)) {
-    const params = await readForm(ctx.req)
+    const params = await readForm(ctx)
     if (params.count('access_token') > 1) throw invalidRequest('access_token is repeated')
     fromBody = params.get('access_token')
   }

@@ -6,21 +6,23 @@ import { baseConfig, pkcePair, startFlowServer, WEB_REDIRECT } from '../authoriz
  * SPEC §9: parsing of any query or form is linear in its size. The attack: a 16 KB query
  * of thousands of distinct empty parameters made the authorization endpoint look every
  * name up again (quadratic), ~30x slower than one 16 KB parameter of the same size.
- * Timed against the real server over HTTP; the bound on the ratio of medians is generous.
+ * Timed against the real server over HTTP; the bound on the ratio of the fastest runs is generous.
  */
 
-const RUNS = 15
+const RUNS = 21
 
-async function median(url: string): Promise<number> {
-  const times: number[] = []
+/** The fastest of RUNS interleaved requests to each URL: the run least disturbed by other load on a shared machine. */
+async function fastest(urls: readonly string[]): Promise<number[]> {
+  const best = urls.map(() => Infinity)
   for (let i = 0; i < RUNS; i++) {
-    const start = performance.now()
-    const res = await fetch(url, { redirect: 'manual' })
-    await res.arrayBuffer()
-    times.push(performance.now() - start)
+    for (const [k, url] of urls.entries()) {
+      const start = performance.now()
+      const res = await fetch(url, { redirect: 'manual' })
+      await res.arrayBuffer()
+      best[k] = Math.min(best[k]!, performance.now() - start)
+    }
   }
-  times.sort((a, b) => a - b)
-  return times[Math.floor(RUNS / 2)]!
+  return best
 }
 
 t.test('a query of many distinct parameters costs about what one big parameter costs', async (t) => {
@@ -47,11 +49,9 @@ t.test('a query of many distinct parameters costs about what one big parameter c
 
   // Both requests are valid: they reach the login page (the whole parse ran).
   for (const url of [many, one]) t.equal((await fetch(url, { redirect: 'manual' })).status, 200)
-  // Warm up, then interleave so load from elsewhere hits both alike.
-  await median(one)
-  await median(many)
-  const single = await median(one)
-  const spread = await median(many)
-  t.comment(`median: one parameter ${single.toFixed(1)} ms, ${names.length} parameters ${spread.toFixed(1)} ms`)
-  t.ok(spread < Math.max(single * 5, single + 15), `many parameters (${spread.toFixed(1)} ms) within 5x of one (${single.toFixed(1)} ms)`)
+  // Warm up, then interleave so load from elsewhere hits both alike; a quadratic parse measured 30x.
+  await fastest([one, many])
+  const [single, spread] = (await fastest([one, many])) as [number, number]
+  t.comment(`fastest: one parameter ${single.toFixed(1)} ms, ${names.length} parameters ${spread.toFixed(1)} ms`)
+  t.ok(spread < Math.max(single * 10, single + 15), `many parameters (${spread.toFixed(1)} ms) within 10x of one (${single.toFixed(1)} ms)`)
 })

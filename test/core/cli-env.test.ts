@@ -42,7 +42,7 @@ t.test('PORT is used when --port is absent', async (t) => {
 
 const redis = await findRedis()
 if (!redis) {
-  t.skip('no Redis available (see notice above)')
+  t.skip('no Redis available (see notice above)', () => {})
 } else {
   t.test('REDIS_URL replaces the Redis store url of the config file', async (t) => {
     const deadPort = await freePort()

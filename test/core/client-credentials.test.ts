@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createLocalJWKSet, jwtVerify } from 'jose'
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
 import { startServer, postForm, basic } from '../helpers/server.js'
 
 const config = {
@@ -22,7 +22,7 @@ t.test('client_credentials issues a verifiable RFC 9068 token', async (t) => {
   t.equal(res.json.scope, 'api')
   t.notOk('refresh_token' in res.json)
   t.notOk('id_token' in res.json)
-  const jwks = await (await fetch(`${srv.url}/.well-known/jwks.json`)).json()
+  const jwks = (await (await fetch(`${srv.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet
   const { payload, protectedHeader } = await jwtVerify(res.json.access_token as string, createLocalJWKSet(jwks), { issuer: 'http://issuer.test', typ: 'at+jwt' })
   t.equal(protectedHeader.alg, 'ES256')
   t.equal(payload.client_id, 'svc')

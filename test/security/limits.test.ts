@@ -54,13 +54,12 @@ t.test('limits', async (t) => {
     t.ok(performance.now() - started < QUICK_MS, 'answered at once')
   })
 
-  await t.test('parameter count, name and value length', async (t) => {
+  await t.test('value length of the parameters grantd reads; unknown ones are ignored (RFC 6749 §3.2)', async (t) => {
+    await refused(t, 'value of 4097', () => postForm(token, { grant_type: 'password', username: 'alice', password: 'a'.repeat(4097), scope: 'api' }, { authorization: basic('ro', 'ro-secret') }), 400, /password is too long/)
     const many = Array.from({ length: 65 }, (_, i) => `p${i}=x`).join('&')
-    await refused(t, '65 parameters', () => postForm(token, `grant_type=client_credentials&${many}`, SVC), 400, /too many parameters/)
-    await refused(t, 'value of 4097', () => postForm(token, { grant_type: 'client_credentials', scope: 'api', x: 'a'.repeat(4097) }, SVC), 400, /too long/)
-    await refused(t, 'name of 129', () => postForm(token, { grant_type: 'client_credentials', scope: 'api', ['n'.repeat(129)]: 'x' }, SVC), 400, /name too long/)
-    const ok = await postForm(token, { grant_type: 'client_credentials', scope: 'api', x: 'a'.repeat(4096) }, SVC)
-    t.equal(ok.status, 200, 'a value of exactly 4096 is fine')
+    t.equal((await postForm(token, `grant_type=client_credentials&scope=api&${many}`, SVC)).status, 200, '65 unknown parameters')
+    t.equal((await postForm(token, { grant_type: 'client_credentials', scope: 'api', x: 'a'.repeat(4097) }, SVC)).status, 200, 'an unknown value of 4097')
+    t.equal((await postForm(token, { grant_type: 'client_credentials', scope: 'api', ['n'.repeat(129)]: 'x' }, SVC)).status, 200, 'an unknown name of 129')
   })
 
   await t.test('scope: number of values and length', async (t) => {

@@ -1,4 +1,4 @@
-import { definePlugin, type ConsumeOptions, type EntryOptions, type Store } from '@grantd/core'
+import { definePlugin, option, type ConsumeOptions, type EntryOptions, type Store } from '@grantd/core'
 
 interface Entry {
   value: string
@@ -149,10 +149,9 @@ export class MemoryStore implements Store {
 export default definePlugin({
   name: 'store-memory',
   options(raw) {
-    const o = (raw ?? {}) as Record<string, unknown>
-    for (const k of Object.keys(o)) if (k !== 'sweepIntervalMs') throw new Error(`${k}: unknown key`)
-    if (o.sweepIntervalMs !== undefined && (typeof o.sweepIntervalMs !== 'number' || o.sweepIntervalMs < 100)) throw new Error('sweepIntervalMs: expected a number ≥ 100')
-    return { sweepIntervalMs: (o.sweepIntervalMs as number | undefined) ?? 30_000 }
+    const o = option.object(raw ?? {}, '(options)')
+    option.only(o, '(options)', ['sweepIntervalMs'])
+    return { sweepIntervalMs: o.sweepIntervalMs === undefined ? 30_000 : option.integer(o.sweepIntervalMs, 'sweepIntervalMs', 100, 3_600_000) }
   },
   register(host) {
     host.store(new MemoryStore(host.options.sweepIntervalMs))

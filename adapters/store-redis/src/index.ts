@@ -1,5 +1,5 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis'
-import { definePlugin, StoreUnavailableError, type ConsumeOptions, type EntryOptions, type Logger, type Store } from '@grantd/core'
+import { definePlugin, option, StoreUnavailableError, type ConsumeOptions, type EntryOptions, type Logger, type Store } from '@grantd/core'
 
 export interface RedisStoreOptions {
   /** `redis://[:password@]host:port[/db]` or `rediss://…` for a single node. */
@@ -267,55 +267,49 @@ function wholeSeconds(ttl: number): number {
 }
 
 function node(value: unknown, path: string): { host: string; port: number } {
+  const expected = 'expected redis://host:port or { host, port }'
   if (typeof value === 'string') {
     let u: URL
     try {
       u = new URL(value)
     } catch {
-      throw new Error(`${path}: expected redis://host:port or { host, port }`)
+      return option.fail(path, expected)
     }
     return { host: u.hostname, port: Number(u.port || 6379) }
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) option.fail(path, expected)
   const o = value as Record<string, unknown>
-  if (typeof o !== 'object' || o === null || typeof o.host !== 'string' || typeof o.port !== 'number') throw new Error(`${path}: expected redis://host:port or { host, port }`)
-  return { host: o.host, port: o.port }
+  if (typeof o.host !== 'string' || typeof o.port !== 'number') option.fail(path, expected)
+  return { host: o.host as string, port: o.port as number }
 }
 
 export function parseOptions(raw: unknown): RedisStoreOptions {
-  const o = (raw ?? {}) as Record<string, unknown>
-  if (typeof o !== 'object' || Array.isArray(o)) throw new Error('expected object')
-  const known = ['url', 'sentinels', 'name', 'cluster', 'prefix', 'commandTimeoutMs', 'connectTimeoutMs', 'autoPipelining']
-  for (const k of Object.keys(o)) if (!known.includes(k)) throw new Error(`${k}: unknown key`)
+  const o = option.object(raw ?? {}, '(options)')
+  option.only(o, '(options)', ['url', 'sentinels', 'name', 'cluster', 'prefix', 'commandTimeoutMs', 'connectTimeoutMs', 'autoPipelining'])
   const out: RedisStoreOptions = { prefix: 'grantd:', commandTimeoutMs: 2000, connectTimeoutMs: 2000, autoPipelining: true }
-  if (o.autoPipelining !== undefined) {
-    if (typeof o.autoPipelining !== 'boolean') throw new Error('autoPipelining: expected boolean')
-    out.autoPipelining = o.autoPipelining
-  }
+  if (o.autoPipelining !== undefined) out.autoPipelining = option.boolean(o.autoPipelining, 'autoPipelining')
   if (o.prefix !== undefined) {
-    if (typeof o.prefix !== 'string' || /[{}\s]/.test(o.prefix)) throw new Error('prefix: expected a string without braces or spaces')
-    out.prefix = o.prefix
+    out.prefix = option.string(o.prefix, 'prefix')
+    if (/[{}\s]/.test(out.prefix)) option.fail('prefix', 'expected a string without braces or spaces')
   }
   for (const k of ['commandTimeoutMs', 'connectTimeoutMs'] as const) {
-    if (o[k] !== undefined) {
-      if (typeof o[k] !== 'number' || !Number.isInteger(o[k]) || (o[k] as number) < 50 || (o[k] as number) > 60_000) throw new Error(`${k}: expected an integer between 50 and 60000`)
-      out[k] = o[k] as number
-    }
+    if (o[k] !== undefined) out[k] = option.integer(o[k], k, 50, 60_000)
   }
   const modes = ['url', 'sentinels', 'cluster'].filter((k) => o[k] !== undefined)
-  if (modes.length > 1) throw new Error(`${modes.join(', ')}: choose one of url, sentinels, cluster`)
+  if (modes.length > 1) option.fail(modes.join(', '), 'choose one of url, sentinels, cluster')
   if (o.url !== undefined) {
-    if (typeof o.url !== 'string' || !/^rediss?:\/\//.test(o.url)) throw new Error('url: expected redis://… or rediss://…')
-    out.url = o.url
+    out.url = option.string(o.url, 'url')
+    if (!/^rediss?:\/\//.test(out.url)) option.fail('url', 'expected redis://… or rediss://…')
   }
   if (o.sentinels !== undefined) {
-    if (!Array.isArray(o.sentinels) || o.sentinels.length === 0) throw new Error('sentinels: expected a non-empty array')
-    out.sentinels = o.sentinels.map((s, i) => node(s, `sentinels[${i}]`))
-    if (typeof o.name !== 'string' || o.name === '') throw new Error('name: the Sentinel master group name is required with sentinels')
-    out.name = o.name
-  } else if (o.name !== undefined) throw new Error('name: only used with sentinels')
+    if (!Array.isArray(o.sentinels) || o.sentinels.length === 0) option.fail('sentinels', 'expected a non-empty array')
+    out.sentinels = (o.sentinels as unknown[]).map((s, i) => node(s, option.at('sentinels', i)))
+    if (o.name === undefined) option.fail('name', 'the Sentinel master group name is required with sentinels')
+    out.name = option.string(o.name, 'name')
+  } else if (o.name !== undefined) option.fail('name', 'only used with sentinels')
   if (o.cluster !== undefined) {
-    if (!Array.isArray(o.cluster) || o.cluster.length === 0) throw new Error('cluster: expected a non-empty array of nodes')
-    out.cluster = o.cluster.map((s, i) => node(s, `cluster[${i}]`))
+    if (!Array.isArray(o.cluster) || o.cluster.length === 0) option.fail('cluster', 'expected a non-empty array of nodes')
+    out.cluster = (o.cluster as unknown[]).map((s, i) => node(s, option.at('cluster', i)))
   }
   if (modes.length === 0) out.url = 'redis://127.0.0.1:6379'
   return out

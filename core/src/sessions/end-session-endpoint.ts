@@ -45,11 +45,17 @@ export function endSessionEndpoint(deps: EndSessionDeps): (ctx: RouteContext) =>
   const { sessions, tokens, clients } = deps
 
   async function parse(ctx: RouteContext): Promise<FormParams> {
-    const params = ctx.method === 'POST' ? await readForm(ctx.req) : parseForm(ctx.querystring)
-    for (const name of params.names()) {
-      if (params.count(name) > 1) throw new Refused(400, 'Sign-out failed', `The request repeats the parameter ${name.slice(0, 64)}.`)
-      const limit = LIMITS[name]
-      if (limit !== undefined && (params.get(name)?.length ?? 0) > limit) throw new Refused(400, 'Sign-out failed', `The parameter ${name} is too long.`)
+    const params = ctx.method === 'POST' ? await readForm(ctx) : parseForm(ctx.querystring)
+    // RFC 6749 §3.2 spirit: only the parameters this endpoint reads are checked; others are ignored.
+    for (const [name, limit] of Object.entries(LIMITS)) {
+      if (params.count(name) > 1) throw new Refused(400, 'Sign-out failed', `The request repeats the parameter ${name}.`)
+      let value: string | undefined
+      try {
+        value = params.get(name)
+      } catch {
+        throw new Refused(400, 'Sign-out failed', `The parameter ${name} is not valid.`)
+      }
+      if ((value?.length ?? 0) > limit) throw new Refused(400, 'Sign-out failed', `The parameter ${name} is too long.`)
     }
     return params
   }

@@ -1,16 +1,15 @@
 import { createHash } from 'node:crypto'
-import { definePlugin, OAuthError } from '@grantd/core'
+import { definePlugin, OAuthError, option } from '@grantd/core'
 
 /** Trades a long-lived API key for a short-lived access token of the key's user. */
 export default definePlugin({
   name: 'grant-api-key',
   // { "keys": { "<SHA-256 of the key, base64url>": "<user sub>" } }: keys never sit in clear.
   options(raw) {
-    const keys = (raw as { keys?: unknown }).keys
-    if (typeof keys !== 'object' || keys === null || !Object.values(keys).every((sub) => typeof sub === 'string')) {
-      throw new Error('keys: expected { "<key hash>": "<sub>" }')
-    }
-    return { keys: new Map(Object.entries(keys as Record<string, string>)) }
+    const o = option.object(raw ?? {}, '(options)')
+    option.only(o, '(options)', ['keys'])
+    const keys = option.object(o.keys, 'keys')
+    return { keys: new Map(Object.entries(keys).map(([hash, sub]) => [hash, option.string(sub, option.at('keys', hash))])) }
   },
   register(host) {
     host.grant({

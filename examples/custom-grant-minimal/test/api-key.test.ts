@@ -43,5 +43,5 @@ t.test('an API key becomes a short-lived token of its user', async (t) => {
 
 t.test('options that are not a map of key hashes stop the server', async (t) => {
   const config = { ...CONFIG, plugins: [{ use: './custom-grant-minimal/dist/index.js', options: { keys: { abc: 42 } } }] }
-  await t.rejects(startServer(config, { baseDir: EXAMPLES }), { message: /plugins\[0\]\.options: keys: expected/ })
+  await t.rejects(startServer(config, { baseDir: EXAMPLES }), { message: /plugins\[0\]\.options: keys\.abc: expected string, got number/ })
 })

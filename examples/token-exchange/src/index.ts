@@ -1,4 +1,4 @@
-import { definePlugin, OAuthError, type AccessTokenClaims, type Grant, type GrantRequest, type JsonObject, type JsonValue } from '@grantd/core'
+import { definePlugin, OAuthError, option, type AccessTokenClaims, type Grant, type GrantRequest, type JsonObject, type JsonValue } from '@grantd/core'
 
 /** RFC 8693 §2.1: the grant type this plugin adds to the token endpoint. */
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -23,20 +23,18 @@ export interface TokenExchangeOptions {
   readonly subjectTokens: 'caller' | 'any'
 }
 
-const OPTION_KEYS = new Set(['audiences', 'subjectTokens'])
+const OPTION_KEYS = ['audiences', 'subjectTokens']
 const MAX_TARGET_LENGTH = 2048
 
 /** Validate the config file's `options`; messages name the key (the loader adds the path). */
 export function parseOptions(raw: unknown): TokenExchangeOptions {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('expected an object')
-  const o = raw as Record<string, unknown>
-  for (const key of Object.keys(o)) if (!OPTION_KEYS.has(key)) throw new Error(`${key}: unknown option (known: ${[...OPTION_KEYS].join(', ')})`)
-  const audiences = o.audiences ?? []
-  if (!Array.isArray(audiences) || !audiences.every((a): a is string => typeof a === 'string' && a !== '' && a.length <= MAX_TARGET_LENGTH)) {
-    throw new Error('audiences: expected an array of non-empty strings')
-  }
+  // @grantd/core's option reader: every error starts with the key path.
+  const o = option.object(raw ?? {}, '(options)')
+  option.only(o, '(options)', OPTION_KEYS)
+  const audiences = o.audiences === undefined ? [] : option.stringArray(o.audiences, 'audiences')
+  audiences.forEach((a, i) => { if (a.length > MAX_TARGET_LENGTH) option.fail(option.at('audiences', i), `at most ${MAX_TARGET_LENGTH} characters`) })
   const subjectTokens = o.subjectTokens ?? 'caller'
-  if (subjectTokens !== 'caller' && subjectTokens !== 'any') throw new Error('subjectTokens: expected "caller" or "any"')
+  if (subjectTokens !== 'caller' && subjectTokens !== 'any') option.fail('subjectTokens', 'expected "caller" or "any"')
   return { audiences, subjectTokens }
 }
 

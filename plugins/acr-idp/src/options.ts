@@ -1,4 +1,5 @@
 /** Options of `@grantd/acr-idp` (SPEC §6), validated at boot; errors name the key path. */
+import { option } from '@grantd/core'
 
 export interface ProviderOptions {
   /** The upstream OIDC issuer identifier; its discovery document is fetched from it. */
@@ -22,54 +23,25 @@ export const PROVIDER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 const PROVIDER_KEYS = ['issuer', 'client_id', 'client_secret', 'scope', 'autoProvision']
 
-const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v)
-
-function record(v: unknown, at: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${at}: expected object, got ${typeName(v)}`)
-  return v as Record<string, unknown>
-}
-
-function text(v: unknown, at: string): string {
-  if (typeof v !== 'string') throw new Error(`${at}: expected string, got ${typeName(v)}`)
-  if (v === '') throw new Error(`${at}: must not be empty`)
-  return v
-}
-
-function issuerUrl(v: unknown, at: string): string {
-  const s = text(v, at)
-  let u: URL
-  try {
-    u = new URL(s)
-  } catch {
-    throw new Error(`${at}: expected an absolute URL`)
-  }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error(`${at}: expected an http or https URL`)
-  if (u.search || u.hash) throw new Error(`${at}: must not have a query or fragment`)
-  return s
-}
-
 export function parseAcrIdpOptions(raw: unknown): AcrIdpOptions {
-  const o = record(raw ?? {}, '(options)')
-  for (const k of Object.keys(o)) if (k !== 'providers' && k !== 'maxStartsPerAddress') throw new Error(`${k}: unknown key`)
-  const max = o.maxStartsPerAddress
-  if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max))) throw new Error(`maxStartsPerAddress: expected integer, got ${typeName(max)}`)
-  if (typeof max === 'number' && (max < 1 || max > 1_000_000)) throw new Error('maxStartsPerAddress: must be between 1 and 1000000')
+  const o = option.object(raw ?? {}, '(options)')
+  option.only(o, '(options)', ['providers', 'maxStartsPerAddress'])
+  const max = o.maxStartsPerAddress === undefined ? undefined : option.integer(o.maxStartsPerAddress, 'maxStartsPerAddress', 1, 1_000_000)
   const providers = new Map<string, ProviderOptions>()
-  const given = o.providers === undefined ? {} : record(o.providers, 'providers')
+  const given = o.providers === undefined ? {} : option.object(o.providers, 'providers')
   for (const [name, value] of Object.entries(given)) {
-    const at = `providers.${name}`
-    if (!PROVIDER_NAME.test(name)) throw new Error(`${at}: provider names are 1-64 letters, digits, ".", "_" or "-"`)
-    const p = record(value, at)
-    for (const k of Object.keys(p)) if (!PROVIDER_KEYS.includes(k)) throw new Error(`${at}.${k}: unknown key`)
-    const scope = p.scope === undefined ? 'openid profile email' : text(p.scope, `${at}.scope`)
-    if (!scope.split(' ').includes('openid')) throw new Error(`${at}.scope: must include openid`)
-    if (p.autoProvision !== undefined && typeof p.autoProvision !== 'boolean') throw new Error(`${at}.autoProvision: expected boolean, got ${typeName(p.autoProvision)}`)
+    const at = option.at('providers', name)
+    if (!PROVIDER_NAME.test(name)) option.fail(at, 'provider names are 1-64 letters, digits, ".", "_" or "-"')
+    const p = option.object(value, at)
+    option.only(p, at, PROVIDER_KEYS)
+    const scope = p.scope === undefined ? 'openid profile email' : option.string(p.scope, `${at}.scope`)
+    if (!scope.split(' ').includes('openid')) option.fail(`${at}.scope`, 'must include openid')
     providers.set(name, {
-      issuer: issuerUrl(p.issuer, `${at}.issuer`),
-      client_id: text(p.client_id, `${at}.client_id`),
-      client_secret: text(p.client_secret, `${at}.client_secret`),
+      issuer: option.url(p.issuer, `${at}.issuer`, { allowQuery: false }),
+      client_id: option.string(p.client_id, `${at}.client_id`),
+      client_secret: option.string(p.client_secret, `${at}.client_secret`),
       scope,
-      autoProvision: p.autoProvision === true,
+      autoProvision: p.autoProvision === undefined ? false : option.boolean(p.autoProvision, `${at}.autoProvision`),
     })
   }
   return { providers, maxStartsPerAddress: typeof max === 'number' ? max : 100 }

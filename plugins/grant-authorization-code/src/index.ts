@@ -1,5 +1,5 @@
 import {
-  definePlugin, isSignInThrottled, OAuthError, readForm, secretKey, StoreUnavailableError,
+  definePlugin, isSignInThrottled, OAuthError, option, readForm, secretKey, StoreUnavailableError,
   type AcrContext, type AuthorizationService, type Client, type FormParams, type InteractionHandler, type PendingAuthorization,
   type PluginHost, type RouteContext, type Session, type User,
 } from '@grantd/core'
@@ -26,17 +26,11 @@ export interface AuthorizationCodeOptions {
 const DEFAULTS: AuthorizationCodeOptions = { sessionTtl: 8 * 3600, loginTtl: 600, maxLoginAttempts: 10 }
 
 export function parseAuthorizationCodeOptions(raw: unknown): AuthorizationCodeOptions {
-  const o = (raw ?? {}) as Record<string, unknown>
-  if (typeof o !== 'object' || Array.isArray(o)) throw new Error('(options): expected object')
+  const o = option.object(raw ?? {}, '(options)')
   const out = { ...DEFAULTS }
   const bounds: Record<keyof AuthorizationCodeOptions, [number, number]> = { sessionTtl: [60, 30 * 86400], loginTtl: [60, 3600], maxLoginAttempts: [1, 1000] }
-  for (const [k, v] of Object.entries(o)) {
-    if (!(k in bounds)) throw new Error(`${k}: unknown key`)
-    const [min, max] = bounds[k as keyof AuthorizationCodeOptions]
-    if (typeof v !== 'number' || !Number.isInteger(v)) throw new Error(`${k}: expected integer`)
-    if (v < min || v > max) throw new Error(`${k}: must be between ${min} and ${max}`)
-    out[k as keyof AuthorizationCodeOptions] = v
-  }
+  option.only(o, '(options)', Object.keys(bounds))
+  for (const [k, v] of Object.entries(o)) out[k as keyof AuthorizationCodeOptions] = option.integer(v, k, ...bounds[k as keyof AuthorizationCodeOptions])
   return out
 }
 
@@ -333,26 +327,22 @@ export default definePlugin<AuthorizationCodeOptions>({
     host.route('post', AUTHORIZE_PATH, async (ctx) => {
       let form: FormParams
       try {
-        form = await readForm(ctx.req)
+        form = await readForm(ctx)
       } catch (err) {
         if (!(err instanceof OAuthError)) throw err
         return page(ctx, err.status === 413 ? 413 : 400, 'Invalid request', 'The authorization request could not be read.')
       }
       const params = new AuthorizationParams()
-      for (const name of form.names()) {
-        const count = form.count(name)
-        // Only that a repeated parameter is repeated matters (it is refused), not its values.
-        if (count > 1) for (let i = 0; i < count; i++) params.add(name, '')
-        else params.add(name, form.get(name) ?? '')
-      }
+      // The authorization endpoint's own limits apply (AuthorizationParams), as for GET.
+      for (const name of form.names()) for (const value of form.all(name)) params.add(name, value)
       await authorize(ctx, params)
     })
 
     host.route('post', LOGIN_PATH, async (ctx) => {
       let params: FormParams
       try {
-        params = await readForm(ctx.req)
-        for (const name of params.names()) if (params.count(name) > 1) throw new OAuthError('invalid_request', 'a form field is repeated')
+        params = await readForm(ctx)
+        params.check(['pending', 'csrf', 'username', 'password', 'continue'])
       } catch (err) {
         if (!(err instanceof OAuthError)) throw err
         return page(ctx, err.status === 413 ? 413 : 400, 'Sign-in failed', 'The sign-in form could not be read.')
@@ -464,8 +454,8 @@ export default definePlugin<AuthorizationCodeOptions>({
     host.route('post', CONSENT_PATH, async (ctx) => {
       let params: FormParams
       try {
-        params = await readForm(ctx.req)
-        for (const name of params.names()) if (params.count(name) > 1) throw new OAuthError('invalid_request', 'a form field is repeated')
+        params = await readForm(ctx)
+        params.check(['pending', 'xsrf', 'decision'])
       } catch (err) {
         if (!(err instanceof OAuthError)) throw err
         return page(ctx, err.status === 413 ? 413 : 400, 'Request failed', 'The form could not be read.')

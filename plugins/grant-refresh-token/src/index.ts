@@ -26,8 +26,6 @@ function contextOf(record: RefreshTokenRecord): AcrContext {
 export default definePlugin({
   name: 'grant-refresh-token',
   register(host) {
-    const rotation = host.config.tokens.refreshTokenRotation
-
     host.grant({
       type: 'refresh_token',
       parameters: ['refresh_token'],
@@ -54,8 +52,9 @@ export default definePlugin({
           scope,
           grantId: record.grant_id,
           // Rotation: every use returns a new token of the family, with the original scope.
-          // Without rotation the client keeps using the token it has: none is issued.
-          refreshToken: rotation,
+          // Without rotation the client keeps using the token it has: none is issued. Public
+          // clients always rotate, whatever the setting (RFC 9700 §4.14.2).
+          refreshToken: services.refreshTokens.rotates(client),
           refreshScope: record.scope,
           context: contextOf(record),
           session,

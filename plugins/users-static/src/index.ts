@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import {
-  definePlugin, normalizeUsername, SecretVerifier as PasswordCheck,
+  definePlugin, normalizeUsername, option, SecretVerifier as PasswordCheck,
   type AcrContext, type Client, type ExternalLogin, type JsonObject, type PasswordLogin, type Store, type User, type UserService,
 } from '@grantd/core'
 
@@ -193,69 +193,56 @@ export class StaticUsers implements UserService {
 const USER_KEYS = ['sub', 'username', 'password', 'tenant', 'claims', 'links', 'active']
 const MAX_FIELD = 256
 
-const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v)
-
-function record(v: unknown, at: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${at}: expected object, got ${typeName(v)}`)
-  return v as Record<string, unknown>
-}
-
-function text(v: unknown, at: string): string {
-  if (typeof v !== 'string') throw new Error(`${at}: expected string, got ${typeName(v)}`)
-  if (v === '') throw new Error(`${at}: must not be empty`)
-  if (v.length > MAX_FIELD) throw new Error(`${at}: at most ${MAX_FIELD} characters`)
-  return v
-}
+const record = (v: unknown, at: string): Record<string, unknown> => option.object(v, at)
+const text = (v: unknown, at: string): string => option.string(v, at, MAX_FIELD)
 
 /** Validate `options`; every error names its key path (`users[1].password: expected string, got number`). */
 export function parseStaticUsersOptions(raw: unknown): StaticUsersOptions {
   const o = record(raw ?? {}, '(options)')
-  for (const k of Object.keys(o)) if (k !== 'users') throw new Error(`${k}: unknown key`)
-  if (!Array.isArray(o.users)) throw new Error(`users: expected array, got ${typeName(o.users)}`)
+  option.only(o, '(options)', ['users'])
+  if (!Array.isArray(o.users)) option.fail('users', `expected array, got ${option.typeName(o.users)}`)
   const seenSub = new Set<string>()
   const seenName = new Set<string>()
   const seenLink = new Map<string, string>()
   const users = o.users.map((u: unknown, i: number): StaticUserConfig => {
     const at = `users[${i}]`
     const r = record(u, at)
-    for (const k of Object.keys(r)) if (!USER_KEYS.includes(k)) throw new Error(`${at}.${k}: unknown key`)
+    option.only(r, at, USER_KEYS)
     const sub = text(r.sub, `${at}.sub`)
     const username = text(r.username, `${at}.username`)
     const tenant = r.tenant === undefined ? undefined : text(r.tenant, `${at}.tenant`)
     let password: string | undefined
     if (r.password !== undefined) {
-      if (typeof r.password !== 'string') throw new Error(`${at}.password: expected string, got ${typeName(r.password)}`)
-      if (r.password === '') throw new Error(`${at}.password: must not be empty`)
-      password = r.password
+      password = option.string(r.password, `${at}.password`)
       if (password.startsWith(SCRYPT_PREFIX)) {
         try {
           new PasswordCheck(password)
         } catch {
-          throw new Error(`${at}.password: malformed $scrypt$ hash (make one with grantd hash-secret)`)
+          option.fail(`${at}.password`, 'malformed $scrypt$ hash (make one with grantd hash-secret)')
         }
       }
     }
     const claims = r.claims === undefined ? {} : (record(r.claims, `${at}.claims`) as JsonObject)
-    if (r.active !== undefined && typeof r.active !== 'boolean') throw new Error(`${at}.active: expected boolean, got ${typeName(r.active)}`)
-    if (r.links !== undefined && !Array.isArray(r.links)) throw new Error(`${at}.links: expected array, got ${typeName(r.links)}`)
+    const active = r.active === undefined ? true : option.boolean(r.active, `${at}.active`)
+    if (r.links !== undefined && !Array.isArray(r.links)) option.fail(`${at}.links`, `expected array, got ${option.typeName(r.links)}`)
     const links = ((r.links as unknown[] | undefined) ?? []).map((l, j) => {
       const lat = `${at}.links[${j}]`
       const link = record(l, lat)
-      for (const k of Object.keys(link)) if (k !== 'idp' && k !== 'sub') throw new Error(`${lat}.${k}: unknown key`)
+      option.only(link, lat, ['idp', 'sub'])
       const value = { idp: text(link.idp, `${lat}.idp`), sub: text(link.sub, `${lat}.sub`) }
       const key = linkKey(value.idp, value.sub)
       const prior = seenLink.get(key)
-      if (prior) throw new Error(`${lat}: ${value.idp} identity "${value.sub}" is already linked to ${prior}`)
+      if (prior) option.fail(lat, `${value.idp} identity "${value.sub}" is already linked to ${prior}`)
       seenLink.set(key, at)
       return value
     })
     const nameKey = `${tenant ?? ''}\u0000${lowerKey(username)}`
-    if (seenSub.has(sub)) throw new Error(`${at}.sub: duplicate "${sub}"`)
-    if (seenName.has(nameKey)) throw new Error(`${at}.username: duplicate "${username}" in ${tenant === undefined ? 'users without a tenant' : `tenant "${tenant}"`}`)
+    if (seenSub.has(sub)) option.fail(`${at}.sub`, `duplicate "${sub}"`)
+    if (seenName.has(nameKey)) option.fail(`${at}.username`, `duplicate "${username}" in ${tenant === undefined ? 'users without a tenant' : `tenant "${tenant}"`}`)
     seenSub.add(sub)
     seenName.add(nameKey)
     return {
-      sub, username, claims, links, active: (r.active as boolean | undefined) ?? true,
+      sub, username, claims, links, active,
       ...(password !== undefined ? { password } : {}),
       ...(tenant !== undefined ? { tenant } : {}),
     }
