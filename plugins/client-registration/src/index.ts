@@ -1,9 +1,8 @@
 import { timingSafeEqual } from 'node:crypto'
 import {
-  definePlugin, hashSecret, OAuthError, randomToken, SecretVerifier, secretKey,
+  definePlugin, hashSecret, OAuthError, randomToken, readJson, SecretVerifier, secretKey,
   type ClientDirectory, type JsonObject, type PluginHost, type RouteContext, type StoredClientRecord,
 } from '@grantd/core'
-import { readJson } from './json-body.js'
 import { publicMetadata, requestedMetadata, SERVER_OWNED } from './metadata.js'
 import { parseRegistrationOptions, type RegistrationOptions } from './options.js'
 

@@ -1,3 +1,5 @@
+import { option } from '@grantd/core'
+
 /** Options of `@grantd/client-registration` (README.md), validated at start. */
 export interface RegistrationOptions {
   /** Accepted initial access tokens (RFC 7591 §3); empty only when `open`. */
@@ -19,39 +21,27 @@ const KEYS = ['initialAccessToken', 'open', 'allowPrivateNetworkUris', 'grantTyp
 export const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'address', 'phone', 'offline_access']
 export const DEFAULT_GRANT_TYPES = ['authorization_code', 'refresh_token']
 
-function strings(v: unknown, key: string): string[] {
-  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string' || s === '')) throw new Error(`${key}: expected an array of non-empty strings`)
-  return v as string[]
-}
-
 export function parseRegistrationOptions(raw: unknown): RegistrationOptions {
-  const o = (raw ?? {}) as Record<string, unknown>
-  if (typeof o !== 'object' || Array.isArray(o)) throw new Error('expected an object')
-  for (const k of Object.keys(o)) if (!KEYS.includes(k)) throw new Error(`${k}: unknown key`)
-  for (const k of ['open', 'allowPrivateNetworkUris'] as const) {
-    if (o[k] !== undefined && typeof o[k] !== 'boolean') throw new Error(`${k}: expected boolean`)
-  }
-  const open = o.open === true
+  const o = option.object(raw ?? {}, '(options)')
+  option.only(o, '', KEYS)
+  const open = option.optional(o.open, 'open', option.boolean, false)
   let tokens: string[] = []
   if (o.initialAccessToken !== undefined) {
-    tokens = typeof o.initialAccessToken === 'string' ? [o.initialAccessToken] : strings(o.initialAccessToken, 'initialAccessToken')
-    tokens.forEach((t, i) => {
-      // A guessable token would make registration open in all but name.
-      if (t.length < 16) throw new Error(`initialAccessToken${typeof o.initialAccessToken === 'string' ? '' : `[${i}]`}: at least 16 characters`)
-    })
+    const single = typeof o.initialAccessToken === 'string'
+    tokens = single ? [option.string(o.initialAccessToken, 'initialAccessToken')] : option.stringArray(o.initialAccessToken, 'initialAccessToken')
+    // A guessable token would make registration open in all but name.
+    tokens.forEach((t, i) => { if (t.length < 16) option.fail(single ? 'initialAccessToken' : `initialAccessToken[${i}]`, 'at least 16 characters') })
   }
-  if (open && tokens.length > 0) throw new Error('open: true takes no initialAccessToken (remove one of them)')
-  if (!open && tokens.length === 0) throw new Error('initialAccessToken: required unless open: true')
-  const max = o.maxRegistrationsPerAddress ?? 20
-  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 1_000_000) throw new Error('maxRegistrationsPerAddress: expected an integer between 1 and 1000000')
-  const scopes = o.scopes === undefined ? DEFAULT_SCOPES : strings(o.scopes, 'scopes')
-  scopes.forEach((s, i) => { if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s)) throw new Error(`scopes[${i}]: "${s}" is not a valid scope token`) })
+  if (open && tokens.length > 0) option.fail('open', 'true takes no initialAccessToken (remove one of them)')
+  if (!open && tokens.length === 0) option.fail('initialAccessToken', 'required unless open: true')
+  const scopes = option.optional(o.scopes, 'scopes', option.stringArray, DEFAULT_SCOPES)
+  scopes.forEach((s, i) => { if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s)) option.fail(`scopes[${i}]`, `"${s}" is not a valid scope token`) })
   return {
     initialAccessTokens: tokens,
     open,
-    allowPrivateNetworkUris: o.allowPrivateNetworkUris === true,
-    grantTypes: o.grantTypes === undefined ? DEFAULT_GRANT_TYPES : strings(o.grantTypes, 'grantTypes'),
+    allowPrivateNetworkUris: option.optional(o.allowPrivateNetworkUris, 'allowPrivateNetworkUris', option.boolean, false),
+    grantTypes: option.optional(o.grantTypes, 'grantTypes', option.stringArray, DEFAULT_GRANT_TYPES),
     scopes,
-    maxRegistrationsPerAddress: max,
+    maxRegistrationsPerAddress: option.optional(o.maxRegistrationsPerAddress, 'maxRegistrationsPerAddress', (v, p) => option.integer(v, p, 1, 1_000_000), 20),
   }
 }
