@@ -47,6 +47,18 @@ t.test('dynamic client registration', async (t) => {
     t.notOk(srv.log.lines.some((l) => l.includes(secret) || l.includes(registered.registration_access_token as string)), 'no credential in the log')
   })
 
+  t.test('openid-client registers a client (client_secret_post) and uses it for client_credentials', async (t) => {
+    const client = await import('openid-client')
+    const config = await client.dynamicClientRegistration(new URL(srv.url), { grant_types: ['client_credentials'], scope: 'api', token_endpoint_auth_method: 'client_secret_post' },
+      undefined, { initialAccessToken: SECOND_TOKEN, execute: [client.allowInsecureRequests] })
+    const metadata = config.clientMetadata()
+    t.equal(metadata.token_endpoint_auth_method, 'client_secret_post')
+    t.type(metadata.client_secret, 'string')
+    const tokens = await client.clientCredentialsGrant(config, { scope: 'api' })
+    t.equal(tokens.token_type.toLowerCase(), 'bearer')
+    t.equal(tokens.scope, 'api')
+  })
+
   t.test('a registered public client runs the code flow (consent page, PKCE) and oauth4webapi accepts the tokens', async (t) => {
     const redirect = 'http://127.0.0.1:5000/registered'
     const reg = await register(srv.url, { redirect_uris: [redirect], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], scope: 'openid profile offline_access', client_name: 'Third <App>' })
