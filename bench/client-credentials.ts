@@ -102,6 +102,13 @@ const ALL_TARGETS: Target[] = [
     jwt: true,
     start: async (port) => startGrantd({ name: 'grantd+info-log', config: await writeGrantdConfig({ port, jwk: privateJwk, logLevel: 'info' }), port, cpu: SERVER_CPU, stdout: 'discard' }),
   },
+  {
+    // SPEC §13 metrics on: the same as `grantd` with a metrics listener (never scraped during the run).
+    name: 'grantd+metrics',
+    path: '/connect/token',
+    jwt: true,
+    start: async (port) => startGrantd({ name: 'grantd+metrics', config: await writeGrantdConfig({ port, jwk: privateJwk, logLevel: 'warn', metricsPort: await freePort() }), port, cpu: SERVER_CPU, stdout: 'capture' }),
+  },
 ]
 
 // A/B: BENCH_GRANTD_BASELINE=path/to/bin/grantd.js adds another build of grantd (e.g. a copy of core/ made before a change), measured in the same rounds.

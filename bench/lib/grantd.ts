@@ -35,6 +35,8 @@ export interface GrantdBenchConfig {
   port: number
   jwk: Record<string, unknown>
   logLevel: 'silent' | 'warn' | 'info'
+  /** Turn metrics on, on this port (SPEC §13). */
+  metricsPort?: number
 }
 
 /** Write a client_credentials-only config (one ES256 key, one confidential client) to a temp folder. */
@@ -48,6 +50,7 @@ export async function writeGrantdConfig(options: GrantdBenchConfig): Promise<str
     keys: { file: './signing.json' },
     tokens: { accessTokenTtl: 300 },
     log: { level: options.logLevel },
+    ...(options.metricsPort !== undefined ? { metrics: { port: options.metricsPort, host: '127.0.0.1' } } : {}),
     plugins: ['@grantd/grant-client-credentials'],
     clients: [{ client_id: 'svc', client_secret: 'svc-secret', token_endpoint_auth_method: 'client_secret_basic', grant_types: ['client_credentials'], scope: 'api' }],
   }

@@ -1,4 +1,5 @@
 import { createServer as createHttpServer, STATUS_CODES, type Server } from 'node:http'
+import cluster from 'node:cluster'
 import type { Duplex } from 'node:stream'
 import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
@@ -13,12 +14,14 @@ import { ClientRegistry } from './clients.js'
 import { ClientCatalog } from './client-directory.js'
 import type { ServerConfig } from './config.js'
 import { Discovery } from './discovery.js'
+import { Drain } from './drain.js'
 import { ConfigError, OAuthError, StoreUnavailableError } from './errors.js'
 import type { GrantServices, HostConfig, Logger, RequestState, RouteContext, UserService } from './interfaces.js'
 import { INTROSPECTION_PATH, introspectionEndpoint } from './introspection.js'
 import { IssuerResolver, ProxyTrust } from './issuer.js'
 import { checkClientAlgs, KeySet, missingRs256Warning } from './keys.js'
 import { createLogger } from './logger.js'
+import { Metrics, serveMetrics } from './metrics.js'
 import { loadPlugins, PluginRegistry } from './plugin-loader.js'
 import { RefreshFamily } from './refresh-family.js'
 import { scopeOwners } from './resources.js'
@@ -116,12 +119,17 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     config.clients.forEach((c, i) => c.grant_types.forEach((g, j) => {
       if (!registry.grants.has(g)) throw new ConfigError(`clients[${i}].grant_types[${j}]: grant type "${g}" is not loaded by any plugin`)
     }))
+    // The user service checks its backend (connection, schema version) before the server listens.
+    await registry.users?.start?.()
   } catch (err) {
     // A refused boot still releases what the plugins that did load opened (connections, timers).
     await releasePlugins(registry, log)
     throw err
   }
-  const store = registry.store
+  const metrics = config.metrics ? new Metrics() : undefined
+  const store = metrics ? metrics.instrumentStore(registry.store) : registry.store
+  // Plugins resolve 'store' per request: they get the timed one too.
+  if (metrics) registry.container.register('store', asValue(store))
   directory.attach({ store, keys, grantLoaded: (g) => registry.grants.has(g) })
   if (!registry.users) {
     registry.users = NO_USERS
@@ -130,12 +138,14 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   }
   // Brute-force limits wrap whatever user service is configured, for every caller (throttle.ts);
   // registry.users stays the service the plugin provided.
-  const users = throttleSignIns(registry.users, store, config.throttle)
+  const throttled = throttleSignIns(registry.users, store, config.throttle)
+  const users = metrics ? metrics.instrumentUsers(throttled) : throttled
   registry.container.register('users', asValue(users))
   for (const warn of bootWarnings) warn()
 
   const tokens = new TokenService(keys, store, config.tokens)
   const refreshTokens = new RefreshFamily(store, config.tokens)
+  if (metrics) refreshTokens.onReuse = () => metrics.refreshReused()
   registry.container.register({
     tokens: asValue(tokens),
     refreshTokens: asValue(refreshTokens),
@@ -162,6 +172,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   app.silent = true
   const router = new Router<RequestState>()
 
+  // Metrics wrap everything, the error handler included: they see the status and error actually sent.
+  if (metrics) app.use(metrics.middleware())
   // Outermost: one JSON log line per request, and the only place error responses are written.
   app.use(async (ctx, next) => {
     const started = performance.now()
@@ -254,6 +266,9 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     ctx.set('Cache-Control', 'no-store')
     try {
       await withTimeout(store.ping(), READY_TIMEOUT_MS)
+      // A user service with a backend of its own (a database) is part of readiness too.
+      const usersPing = registry.users?.ping
+      if (usersPing) await withTimeout(usersPing.call(registry.users), READY_TIMEOUT_MS)
       ctx.body = { status: 'ready', store: store.name }
     } catch {
       ctx.status = 503
@@ -265,7 +280,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   app.use(router.routes())
   app.use(router.allowedMethods())
 
-  let server: Server | undefined
+  let drain: Drain | undefined
+  let metricsServer: Server | undefined
   let closing: Promise<void> | undefined
 
   return {
@@ -282,27 +298,25 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         s.once('error', reject)
         s.listen(port, host, () => {
           s.off('error', reject)
-          server = s
+          drain = new Drain(s)
           const addr = s.address() as AddressInfo
           const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
-          resolve({ port: addr.port, host: addr.address, url: `http://${shown}:${addr.port}` })
+          const bound = { port: addr.port, host: addr.address, url: `http://${shown}:${addr.port}` }
+          // Its own listener, never the public port; with --workers the primary serves the sum (workers.ts).
+          if (!metrics || !config.metrics || cluster.isWorker) return resolve(bound)
+          const reg = metrics.registry
+          serveMetrics(config.metrics.port, config.metrics.host, reg.contentType, () => reg.metrics(), log).then(
+            (m) => { metricsServer = m.server; resolve(bound) },
+            (err: unknown) => { s.close(); reject(err) },
+          )
         })
       })
     },
-    close({ timeoutMs = 10_000, notificationsMs = 2000 } = {}) {
+    close({ timeoutMs = (config.shutdown?.timeoutSeconds ?? 10) * 1000, notificationsMs = 2000 } = {}) {
       closing ??= (async () => {
-        if (server) {
-          const s = server
-          const drained = new Promise<void>((resolve) => s.close(() => resolve()))
-          s.closeIdleConnections()
-          // A kept-alive connection whose last response finishes during the drain would hold the
-          // process until the client drops it: close each one as soon as it goes idle.
-          const sweep = setInterval(() => s.closeIdleConnections(), 50)
-          const timer = setTimeout(() => s.closeAllConnections(), timeoutMs)
-          await drained
-          clearInterval(sweep)
-          clearTimeout(timer)
-        }
+        const m = metricsServer
+        if (m) await new Promise<void>((resolve) => { m.close(() => resolve()); m.closeAllConnections() })
+        if (drain) await drain.close(timeoutMs, log)
         // Back-channel logouts still retrying get a moment, then are cut (and were logged).
         await backChannel.drain(notificationsMs)
         // Fastify-style: children before parents — plugins close in reverse, the store last.

@@ -7,15 +7,19 @@ import { hashSecret } from './client-secret.js'
 import { SIGNING_ALGS, writePrivateJwks, type SigningAlg } from './keys.js'
 import { scaffoldPlugin } from './plugin-scaffold.js'
 import { consentCommand, sessionsCommand } from './sessions-cli.js'
+import { usersCommand, USERS_USAGE } from './cli-users.js'
+import { printsHint, startWorkers } from './workers.js'
+import { checkConnections } from './check-connections.js'
 
 const USAGE = `usage:
-  grantd start  [--config FILE] [--port N] [--host ADDR]
-  grantd check  [--config FILE]
+  grantd start  [--config FILE] [--port N] [--host ADDR] [--workers N]
+  grantd check  [--config FILE] [--offline]   (--offline: do not connect to the store and user service)
   grantd keys generate [--alg ES256|ES384|RS256|PS256|EdDSA] --out FILE   (default: ES256 and RS256)
   grantd hash-secret [SECRET]     (reads stdin when SECRET is absent)
   grantd new plugin NAME [--dir DIR]   (a grant plugin package with a passing test)
   grantd sessions end --sub SUB [--client ID] [--config FILE]
   grantd consent revoke --sub SUB --client ID [--config FILE]
+${USERS_USAGE}
 env: GRANTD_CONFIG, PORT, REDIS_URL`
 
 function die(message: string, code = 1): never {
@@ -38,12 +42,13 @@ function applyEnv(config: ServerConfig): void {
 }
 
 async function start(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } } })
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, workers: { type: 'string' } } })
   const config = await readConfig(values.config)
   applyEnv(config)
   const portText = values.port ?? process.env.PORT
   const port = portText === undefined ? config.port : Number(portText)
   if (!Number.isInteger(port) || port < 0 || port > 65535) die(`--port: expected a port number, got "${portText}"`)
+  if (startWorkers(values.workers, config)) return
   const server = await createServer(config)
   const bound = await server.listen(port, values.host ?? config.host)
   const issuer = config.issuer ?? bound.url
@@ -53,7 +58,9 @@ async function start(args: string[]): Promise<void> {
   const plain = /^[\w.~-]+$/
   const svc = config.clients.find((c) => c.grant_types.includes('client_credentials') && c.client_secret !== undefined && plain.test(c.client_secret) &&
     plain.test(c.client_id) && (c.token_endpoint_auth_method ?? 'client_secret_basic') === 'client_secret_basic')
-  if (svc) {
+  if (!printsHint()) {
+    // one of several workers: the first one printed the hint
+  } else if (svc) {
     const scope = svc.scope.split(' ').filter(Boolean)[0] ?? ''
     process.stderr.write(`grantd listening on ${bound.url}\ntry: curl -s -u ${svc.client_id}:${svc.client_secret} -d grant_type=client_credentials -d scope=${scope} ${bound.url}/connect/token\n`)
   } else {
@@ -78,11 +85,14 @@ async function start(args: string[]): Promise<void> {
 }
 
 async function check(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' } } })
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, offline: { type: 'boolean', default: false } } })
   const config = await readConfig(values.config)
   applyEnv(config)
   const silent = { info() {}, warn() {}, error() {}, debug() {} }
   const server = await createServer(config, { log: silent })
+  const usersName = config.users?.use ?? '(none configured)'
+  const connections = values.offline ? ['store, users: not contacted (--offline)']
+    : await checkConnections(server.registry.store!, server.registry.users!, usersName).catch(async (err: unknown) => { await server.close(); throw err })
   const out: string[] = [`config ok: ${resolve(values.config ?? process.env.GRANTD_CONFIG ?? '')}`]
   out.push(`issuer: ${config.issuer ?? '(derived per request from Host)'}`)
   out.push(`keys: ${server.keys.ephemeral ? `ephemeral ${server.keys.algs.join(' and ')} (no keys.file)` : `${server.keys.jwks.keys.length} from ${config.keys?.file}`}; signing ${server.keys.signing.alg} kid=${server.keys.signing.kid}`)
@@ -98,6 +108,7 @@ async function check(args: string[]): Promise<void> {
   }
   out.push(`clients: ${config.clients.map((c) => c.client_id).join(', ') || '(none)'}`)
   if (config.resources.size > 0) out.push(`resources: ${[...config.resources.values()].map((r) => `${r.id} (${r.scopes.join(' ') || 'no scopes'})`).join(', ')}`)
+  out.push(...connections)
   process.stdout.write(out.join('\n') + '\n')
   await server.close()
 }
@@ -150,6 +161,7 @@ export async function main(argv: string[]): Promise<void> {
       case 'new': return await scaffold(args)
       case 'sessions': return await sessionsCommand(args, async (f) => { const c = await readConfig(f); applyEnv(c); return c }, die)
       case 'consent': return await consentCommand(args, async (f) => { const c = await readConfig(f); applyEnv(c); return c }, die)
+      case 'users': return await usersCommand(args)
       case undefined: case '-h': case '--help': case 'help':
         process.stdout.write(USAGE + '\n')
         return

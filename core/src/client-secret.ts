@@ -19,7 +19,7 @@ export function isHashedSecret(value: string): boolean {
   return value.startsWith(PREFIX)
 }
 
-interface ScryptParams {
+export interface ScryptParams {
   ln: number
   r: number
   p: number

@@ -63,6 +63,10 @@ export interface ServerConfig {
   /** Brute-force limits on password sign-ins (password grant and login form). */
   throttle: ThrottleSettings
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' }
+  /** How long SIGTERM waits for in-flight requests before cutting them (SPEC §13). */
+  shutdown: { timeoutSeconds: number }
+  /** Prometheus text on its own listener; absent: no metrics (SPEC §13). */
+  metrics?: { port: number; host: string }
   store: PluginRef
   users?: PluginRef
   plugins: PluginRef[]
@@ -165,7 +169,8 @@ function client(v: unknown, path: string): ClientConfig {
   return out
 }
 
-const TOP_KEYS = ['issuer', 'port', 'host', 'proxy', 'keys', 'tokens', 'cookies', 'throttle', 'log', 'store', 'users', 'plugins', 'clients', 'scopes', 'resources']
+const TOP_KEYS = ['issuer', 'port', 'host', 'proxy', 'keys', 'tokens', 'cookies', 'throttle', 'log', 'store', 'users', 'plugins', 'clients',
+  'scopes', 'resources', 'shutdown', 'metrics']
 const TOKEN_KEYS = ['accessTokenTtl', 'idTokenTtl', 'codeTtl', 'refreshTokenTtl', 'refreshTokenRotation', 'refreshTokenReuseInterval', 'accessTokenFormat', 'tenantClaim']
 /** SPEC §10 client fields (RP-Initiated, Back-Channel and Front-Channel Logout 1.0, consent). */
 function logoutFields(o: Raw, out: ClientConfig, path: string): void {
@@ -226,6 +231,17 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
   const level = logRaw.level === undefined ? 'info' : str(logRaw.level, 'log.level')
   if (!(LOG_LEVELS as readonly string[]).includes(level)) fail('log.level', `expected one of ${LOG_LEVELS.join(', ')}`)
 
+  const shutdownRaw = o.shutdown === undefined ? {} : obj(o.shutdown, 'shutdown')
+  only(shutdownRaw, 'shutdown', ['timeoutSeconds'])
+  const shutdown = { timeoutSeconds: shutdownRaw.timeoutSeconds === undefined ? 10 : int(shutdownRaw.timeoutSeconds, 'shutdown.timeoutSeconds', 0, 3600) }
+
+  let metrics: ServerConfig['metrics']
+  if (o.metrics !== undefined) {
+    const m = obj(o.metrics, 'metrics')
+    only(m, 'metrics', ['port', 'host'])
+    metrics = { port: m.port === undefined ? 9464 : int(m.port, 'metrics.port', 0, 65535), host: m.host === undefined ? '127.0.0.1' : str(m.host, 'metrics.host') }
+  }
+
   let keys: ServerConfig['keys']
   if (o.keys !== undefined) {
     const k = obj(o.keys, 'keys')
@@ -252,6 +268,7 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
     cookies: { keys: cookieKeys },
     throttle,
     log: { level: level as ServerConfig['log']['level'] },
+    shutdown,
     store: o.store === undefined ? { use: '@grantd/store-memory', options: {}, path: 'store' } : pluginRef(o.store, 'store'),
     plugins: ((o.plugins as unknown[] | undefined) ?? []).map((p, i) => pluginRef(p, `plugins[${i}]`)),
     clients,
@@ -266,6 +283,7 @@ export function validateConfig(input: unknown, baseDir: string): ServerConfig {
     config.issuer = issuer.replace(/\/+$/, '')
   }
   if (keys) config.keys = keys
+  if (metrics) config.metrics = metrics
   if (o.users !== undefined) config.users = pluginRef(o.users, 'users')
   return config
 }

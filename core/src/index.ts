@@ -11,7 +11,7 @@ export { loadConfigFile, validateConfig, type ServerConfig, type PluginRef, type
 export { KeySet, generatePrivateJwk, type SigningAlg } from './keys.js'
 export { parseAcrValues } from './acr.js'
 export { parseScope, isSubset, formatScope } from './scope.js'
-export { hashSecret, SecretVerifier } from './client-secret.js'
+export { hashSecret, parseHashedSecret, SecretVerifier } from './client-secret.js'
 export { randomToken, secretKey } from './tokens.js'
 export * as option from './options.js'
 export type { OptionRecord } from './options.js'

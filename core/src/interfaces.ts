@@ -188,6 +188,64 @@ export interface UserService {
    * Absent or false: the password grant refuses `idp:` with `invalid_request`.
    */
   acceptsPasswordIdp?(idp: string, client: Client): boolean
+  /**
+   * Called once before the server listens (and by `grantd check` and the `grantd users`
+   * CLI): connect, check the backend's schema. A throw refuses the start; its message is
+   * the one-line reason (e.g. "schema is at version 0, run grantd users migrate").
+   */
+  start?(): Promise<void>
+  /**
+   * Resolves when the backend (a database, a directory) answers, rejects when it does not:
+   * `/readyz` answers 503 meanwhile, and `grantd check` calls it (SPEC §13; absent: it probes
+   * with `findById` of a sub nobody has). A service without a backend of its own leaves it out.
+   */
+  ping?(): Promise<void>
+  /**
+   * Present when the service can manage its users (the `grantd users` CLI). A read-only
+   * service (users from the config file) leaves it out and the CLI says so.
+   */
+  readonly management?: UserManagement
+}
+
+/** A user as an administrator sees it (`grantd users list`): never a password or a hash. */
+export interface ManagedUser {
+  readonly sub: string
+  readonly username?: string
+  readonly tenant?: string
+  readonly disabled: boolean
+  readonly claims: JsonObject
+  /** External identities mapped to this user (`idp`, upstream `sub`). */
+  readonly links: ReadonlyArray<{ readonly idp: string; readonly subject: string }>
+}
+
+/**
+ * Which user a management command means: by `sub`, or by username (normalised like a
+ * sign-in) within `tenant`; without a tenant the username must name exactly one user.
+ */
+export type UserSelector = { readonly sub: string } | { readonly username: string; readonly tenant?: string }
+
+/** A new user for {@link UserManagement.add}; `password` absent: external sign-in only. */
+export interface NewUser {
+  readonly username: string
+  readonly tenant?: string
+  readonly claims?: JsonObject
+  readonly password?: string
+}
+
+/**
+ * What a user service that owns its users offers administrators (`grantd users …`).
+ * Methods reject with an `Error` whose message is one line a person can act on
+ * ("no user matches", "username already taken in tenant acme"). Passwords arrive in
+ * clear only here and must be stored as hashes.
+ */
+export interface UserManagement {
+  /** Bring the backend's schema up to date; idempotent. Absent when there is nothing to migrate. */
+  migrate?(): Promise<{ readonly from: number; readonly to: number }>
+  add(user: NewUser): Promise<ManagedUser>
+  setPassword(who: UserSelector, password: string): Promise<ManagedUser>
+  setDisabled(who: UserSelector, disabled: boolean): Promise<ManagedUser>
+  link(who: UserSelector, idp: string, subject: string): Promise<ManagedUser>
+  list(filter: { readonly tenant?: string }): Promise<readonly ManagedUser[]>
 }
 
 /* ------------------------------------------------------------------ stores */
@@ -452,6 +510,8 @@ export interface RequestState {
   secure: boolean
   /** The authenticated client, once known (request logs). */
   clientId?: string
+  /** The token request's grant type, once the grant is selected (metrics). */
+  grantType?: string
 }
 
 /** The Koa context a plugin route receives; `ctx.state` is {@link RequestState}. */

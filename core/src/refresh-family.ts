@@ -31,6 +31,8 @@ interface Tombstone {
 export class RefreshFamily implements RefreshTokens {
   /** A revoked family is remembered as long as any of its tokens could still be presented. */
   private readonly revocationTtl: number
+  /** Called when a rotated-out token comes back and its family is revoked (metrics). */
+  onReuse?: () => void
 
   constructor(private readonly store: Store, private readonly settings: TokenSettings) {
     this.revocationTtl = Math.max(settings.refreshTokenTtl, settings.accessTokenTtl, 1)
@@ -80,6 +82,7 @@ export class RefreshFamily implements RefreshTokens {
       if (check) await check(tombstone.record)
       return tombstone.record
     }
+    this.onReuse?.()
     await this.revokeFamily(family)
     return undefined
   }

@@ -37,12 +37,16 @@ export function isSignInThrottled(err: unknown): boolean {
 }
 
 /**
- * The username a throttle counts when the user service cannot name the account: Unicode
- * NFKC (so `rene\u0301`, `rené` and the full-width `ｒｅｎé` are one name), then lower-cased.
- * `@grantd/users-static` matches usernames the same way.
+ * Usernames compare as Unicode NFKC with full case folding (the NFKC_Casefold idea, RFC 8265
+ * §3.3's "UsernameCaseMapped" spirit): `ALICE`, `alice` and full-width `ａｌｉｃｅ` are one
+ * account, and so are `Straße` and `STRASSE`, `rene\u0301` and `RENÉ`. JavaScript has no case
+ * fold, so upper- then lower-casing stands in for it (ß→ss as Unicode's full folding does; a
+ * final ς becomes σ), with NFKC on both sides because case mapping can produce sequences NFKC
+ * would compose. The throttle counts unknown names with it, and user services should match
+ * usernames with it (users-static and users-postgres do).
  */
 export function normalizeUsername(username: string): string {
-  return username.normalize('NFKC').toLowerCase()
+  return username.normalize('NFKC').toUpperCase().toLowerCase().replaceAll('\u03c2', '\u03c3').normalize('NFKC')
 }
 
 /**

@@ -88,6 +88,7 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
     ctx.state.clientId = client.client_id
     const req: TokenRequest = { params, client }
     const grant = selectGrant(req)
+    ctx.state.grantType = grant.type
 
     const declared: Record<string, string | undefined> = {}
     for (const name of grant.parameters ?? []) if (!CORE_PARAMS.has(name)) declared[name] = params.get(name)

@@ -1,7 +1,7 @@
 /** `grantd new plugin NAME`: the skeleton builds, its own test passes, and grantd loads it. */
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CLI, ROOT } from '../helpers/server.js'
@@ -17,31 +17,29 @@ t.test('the scaffold is a package whose test passes against a real server', asyn
   const made = run([CLI, 'new', 'plugin', '@acme/grant-ticket', '--dir', dir], ROOT)
   t.equal(made.status, 0, made.stderr)
   const folder = join(dir, 'grant-ticket')
-  t.match(made.stdout, `wrote 7 files to ${folder}`)
-  const pkg = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { name: string; peerDependencies: Record<string, string> }
+  t.match(made.stdout, `wrote 8 files to ${folder}`)
+  const pkg = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { name: string; main: string; peerDependencies: Record<string, string>; devDependencies: Record<string, string> }
   t.equal(pkg.name, '@acme/grant-ticket')
   t.ok(pkg.peerDependencies['@grantd/core'], '@grantd/core is a peer: the server\'s copy is used')
+  t.equal(pkg.devDependencies['@grantd/core'], `file:${realpathSync(join(ROOT, 'core'))}`, 'tests run against this checkout\'s core, never a registry copy')
+  t.equal(pkg.main, './dist/index.js', 'the layout docs/plugins.md describes')
 
-  // Stand-in for `npm install`: link what the package's devDependencies name to this checkout.
-  mkdirSync(join(folder, 'node_modules', '@grantd'), { recursive: true })
-  mkdirSync(join(folder, 'node_modules', '@types'), { recursive: true })
-  symlinkSync(join(ROOT, 'core'), join(folder, 'node_modules', '@grantd', 'core'))
-  symlinkSync(join(ROOT, 'adapters', 'store-memory'), join(folder, 'node_modules', '@grantd', 'store-memory'))
-  symlinkSync(join(ROOT, 'node_modules', 'typescript'), join(folder, 'node_modules', 'typescript'))
-  symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(folder, 'node_modules', '@types', 'node'))
+  // A real `npm install`: @grantd/core is linked; typescript and @types/node come from npm's cache when it has them.
+  const installed = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: folder, encoding: 'utf8', timeout: 180_000 })
+  t.equal(installed.status, 0, installed.stdout + installed.stderr)
+  t.equal(realpathSync(join(folder, 'node_modules', '@grantd', 'core')), realpathSync(join(ROOT, 'core')))
 
-  const built = run([join(folder, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], folder)
-  t.equal(built.status, 0, built.stdout + built.stderr)
-  t.ok(existsSync(join(folder, 'dist', 'src', 'index.js')))
-
-  const tested = run(['--test', 'dist/test/plugin.test.js'], folder)
+  const tested = spawnSync('npm', ['test'], { cwd: folder, encoding: 'utf8', timeout: 180_000 })
   t.equal(tested.status, 0, tested.stdout + tested.stderr)
   t.match(tested.stdout, /# pass 2/)
   t.match(tested.stdout, /# fail 0/)
+  t.ok(existsSync(join(folder, 'dist', 'index.js')))
+  t.notOk(existsSync(join(folder, 'dist', 'test')), 'tests are not in what the package publishes')
 
-  const checked = run([CLI, 'check', '--config', 'grantd.json'], folder)
+  const checked = run([CLI, 'check', '--config', 'grantd.json', '--offline'], folder)
   t.equal(checked.status, 0, checked.stderr)
-  t.match(checked.stdout, /^plugin grant-ticket \(\.\/dist\/src\/index\.js\) — grants: urn:example:grant-type:grant-ticket$/m)
+  t.match(checked.stdout, /^plugin grant-ticket \(\.\/dist\/index\.js\) — grants: urn:example:grant-type:grant-ticket$/m)
+  t.match(checked.stdout, /^plugin users-static \(@grantd\/users-static\)$/m, 'the config has the users its tickets stand for')
 })
 
 t.test('the scaffold refuses bad names and non-empty folders', async (t) => {

@@ -166,7 +166,7 @@ export class RedisStore implements Store {
       this.pending.add(call)
       const settle = (err: unknown): void => {
         this.pending.delete(call)
-        reject(isReplyError(err) ? err : new StoreUnavailableError(`redis: ${(err as Error).message}`, { cause: err }))
+        reject(isReplyError(err) ? err : new StoreUnavailableError(`redis: ${describeFailure(err, this.redis)}`, { cause: err }))
       }
       try {
         op().then((value) => {
@@ -253,6 +253,7 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     clearInterval(this.watchdog)
+    closing.add(this.redis)
     try {
       await this.redis.quit()
     } catch {
@@ -341,16 +342,71 @@ export function connect(options: RedisStoreOptions, log?: Logger): Client {
   } else {
     client = new Redis(options.url!, common)
   }
-  let lastWarn = 0
-  client.on('error', (err: Error) => {
-    // ioredis reports every failed reconnect; one line a few seconds is enough.
-    const now = Date.now()
-    if (now - lastWarn > 5000) {
-      lastWarn = now
-      log?.warn({ err: err.message }, 'redis connection error')
-    }
-  })
+  watchConnection(client, target(options), log)
   return client
+}
+
+/** Clients whose close() was asked for: their connection ending is no news. */
+const closing = new WeakSet<Client>()
+/** Why the connection is down, while it is (ECONNREFUSED says more than "gave up"). */
+const lastFailure = new WeakMap<Client, string>()
+
+/** Where the store connects, for log lines: never the URL itself (it may hold a password). */
+function target(options: RedisStoreOptions): string {
+  if (options.cluster) return `cluster ${options.cluster.map((n) => `${n.host}:${n.port}`).join(',')}`
+  if (options.sentinels) return `sentinel master "${options.name}"`
+  const u = new URL(options.url!)
+  return `${u.hostname}:${u.port || 6379}`
+}
+
+/**
+ * ioredis reports every failed reconnect and names its own options in some messages
+ * ("Refer to maxRetriesPerRequest option"); a request or a log line gets grantd's words.
+ */
+export function describeFailure(err: unknown, client?: Client): string {
+  if (!(err instanceof Error)) return 'failed'
+  if (err.name === 'MaxRetriesPerRequestError' || /enableOfflineQueue|maxRetriesPerRequest|Connection is closed/i.test(err.message)) {
+    const why = client && lastFailure.get(client)
+    return why ? `not connected: ${why}` : 'not connected'
+  }
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ECONNREFUSED') return 'connection refused'
+  if (code === 'ETIMEDOUT' || /timed? ?out/i.test(err.message)) return 'connection timed out'
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found'
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'connection reset'
+  if (/NOAUTH|WRONGPASS|invalid password|invalid username-password/i.test(err.message)) return 'authentication refused'
+  // Anything else: the first line, without option names.
+  return err.message.split('\n')[0]!.replace(/\b(?:Refer to|see) .*option.*$/i, '').trim() || 'failed'
+}
+
+/**
+ * One log line when the connection is lost and one when it is back, however many
+ * reconnect attempts happen in between (SPEC §13).
+ */
+function watchConnection(client: Client, where: string, log?: Logger): void {
+  let state: 'connecting' | 'up' | 'down' = 'connecting'
+  let since = Date.now()
+  let lastReason: string | undefined
+  const down = (reason?: string): void => {
+    if (reason) {
+      lastReason = reason
+      lastFailure.set(client, reason)
+    }
+    if (state === 'down' || closing.has(client)) return
+    const wasUp = state === 'up'
+    state = 'down'
+    since = Date.now()
+    log?.warn({ store: 'redis', server: where, ...(lastReason ? { reason: lastReason } : {}) },
+      wasUp ? 'store connection lost; requests that need the store fail with 503 until it is back' : 'store not reachable; retrying in the background')
+  }
+  client.on('ready', () => {
+    if (state === 'down') log?.info({ store: 'redis', server: where, downSeconds: Math.round((Date.now() - since) / 100) / 10 }, 'store connection restored')
+    state = 'up'
+    lastReason = undefined
+    lastFailure.delete(client)
+  })
+  client.on('error', (err: Error) => down(describeFailure(err)))
+  client.on('close', () => down())
 }
 
 export default definePlugin({

@@ -381,6 +381,11 @@ export default definePlugin<AuthorizationCodeOptions>({
         } catch (err) {
           // Brute-force limit (core throttle): a page the user can read, not an error sent to the client.
           if (isSignInThrottled(err)) return showLogin(ctx, pending, stored, { error: 'Too many failed sign-in attempts. Please wait a while and try again.', username, status: 429 })
+          // The user database is down or slow (SPEC §12): a page, so the user can retry once it is back.
+          if (err instanceof StoreUnavailableError) {
+            host.log.warn({ err: err.message }, 'user service unavailable during sign-in')
+            return page(ctx, 503, 'Temporarily unavailable', 'Signing in is temporarily unavailable. Please try again in a moment.')
+          }
           throw err
         }
         if (!user) {

@@ -42,7 +42,7 @@ interface Entry {
   password: PasswordCheck | undefined
 }
 
-/** NFKC + lower-cased, as the core's throttle counts unknown names: `rene\u0301` is `rené` is `RENÉ`. */
+/** NFKC with full case folding (the core's normalizeUsername), as the throttle and users-postgres compare. */
 function lowerKey(username: string): string {
   return normalizeUsername(username)
 }
