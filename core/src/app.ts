@@ -12,6 +12,7 @@ import { ClientAuthenticator } from './client-auth.js'
 import { clientAuthService } from './client-auth-service.js'
 import { browserOrigins, cors } from './cors.js'
 import { ClientRegistry } from './clients.js'
+import { ClientCatalog } from './client-directory.js'
 import type { ServerConfig } from './config.js'
 import { Discovery } from './discovery.js'
 import { Drain } from './drain.js'
@@ -91,6 +92,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   const trust = new ProxyTrust(config.proxy.trust)
   let current = config
   const clients = new ClientRegistry(config.clients)
+  // Config clients plus those registered at run time (RFC 7591), once the store is known.
+  const directory = new ClientCatalog(clients, log)
   // Warnings wait for the boot checks: a config that fails to load prints only its one-line error.
   const bootWarnings: Array<() => void> = []
 
@@ -130,7 +133,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     throttleWindowSeconds: config.throttle.windowSeconds,
   }
   const registry = new PluginRegistry()
-  registry.container.register({ config: asValue(hostConfig), log: asValue(log) })
+  registry.container.register({ config: asValue(hostConfig), log: asValue(log), clients: asValue(directory) })
   try {
     await loadPlugins([config.store, ...(config.users ? [config.users] : []), ...config.plugins], hostConfig, log, registry)
     if (!registry.store) throw new ConfigError(`store: "${config.store.use}" did not provide a store (host.store())`)
@@ -168,6 +171,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     }
   }
   keys = fixedKeys ?? keySource!.current
+  directory.attach({ store, keys: () => tokens.keys, grantLoaded: (g) => registry.grants.has(g) })
   if (!registry.users) {
     registry.users = NO_USERS
     registry.register('users', NO_USERS, 'core')
@@ -202,14 +206,14 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   // SSO sessions and consent live in the core (SPEC §10): every plugin that signs a browser in or out shares them.
   const revocationTtl = Math.max(config.tokens.refreshTokenTtl, config.tokens.accessTokenTtl, ...config.clients.map((c) => c.access_token_ttl ?? 0),
     ...[...config.resources.values()].map((r) => r.accessTokenTtl ?? 0), 1)
-  const backChannel = new BackChannelLogout((input) => tokens.signLogoutToken(input), log)
-  const sessions = new SessionManager(store, cookieKeys, clients.clients, backChannel, revocationTtl, log)
+  const backChannel = new BackChannelLogout((input) => tokens.signLogoutToken(input), log, undefined, (client, uri) => directory.refuseTarget(client, uri))
+  const sessions = new SessionManager(store, cookieKeys, directory, backChannel, revocationTtl, log)
   const consent = new ConsentStore(store, revocationTtl, config.tokens.refreshTokenTtl, log)
   registry.container.register({ sessions: asValue(sessions), consent: asValue(consent) })
 
   const issuers = new IssuerResolver(config.issuer, trust)
   const discovery = new Discovery(registry, () => tokens.keys)
-  const clientAuth = new ClientAuthenticator(clients, store, config.throttle)
+  const clientAuth = new ClientAuthenticator(directory, store, config.throttle)
   registry.container.register('clientAuth', asValue(clientAuthService(clientAuth)))
 
   const app = new Koa<RequestState>({ proxy: false })
@@ -288,22 +292,23 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     claims, resources: config.resources, scopeOwners: scopeOwners(config.resources), sessions, consent, senderConstraints: registry.senderConstraints,
   })
   // Browser-based clients (the `spa` kind) call these endpoints themselves: CORS for their origins.
-  // Refilled in place by a reload: the CORS middlewares keep this Set.
-  const origins = new Set(browserOrigins(clients.clients.values()))
+  // Refilled in place by a reload: the CORS middlewares keep this Set; registered clients' origins come from the directory.
+  const configOrigins = new Set(browserOrigins(clients.clients.values()))
+  const origins = { has: (origin: string) => configOrigins.has(origin) || directory.originAllowed(origin) }
   const postCors = cors(origins, 'POST')
   for (const path of TOKEN_PATHS) {
     router.options(path, postCors)
     router.post(path, postCors, token)
   }
-  router.post(INTROSPECTION_PATH, introspectionEndpoint({ clientAuth, tokens, refreshTokens, senderConstraints: registry.senderConstraints }))
+  router.post(INTROSPECTION_PATH, introspectionEndpoint({ clientAuth, tokens, refreshTokens, clients: directory, senderConstraints: registry.senderConstraints }))
   router.options(REVOCATION_PATH, postCors)
   router.post(REVOCATION_PATH, postCors, revocationEndpoint({ clientAuth, tokens, refreshTokens }))
-  const userinfo = userinfoEndpoint({ tokens, users: () => users, claims, clients: clients.clients, senderConstraints: registry.senderConstraints })
+  const userinfo = userinfoEndpoint({ tokens, users: () => users, claims, clients: directory, senderConstraints: registry.senderConstraints })
   const userinfoCors = cors(origins, 'GET, POST')
   router.options(USERINFO_PATH, userinfoCors)
   router.get(USERINFO_PATH, userinfoCors, userinfo)
   router.post(USERINFO_PATH, userinfoCors, userinfo)
-  const endSession = endSessionEndpoint({ sessions, tokens, clients: clients.clients, log })
+  const endSession = endSessionEndpoint({ sessions, tokens, clients: directory, log })
   router.get(END_SESSION_PATH, endSession)
   router.post(END_SESSION_PATH, endSession)
   router.get('/healthz', (ctx) => {
@@ -357,8 +362,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         checkClientAlgs(next.clients, nextKeys)
         // Commit: synchronous from here, so no request sees half of it.
         clients.adopt(prepared.clients)
-        origins.clear()
-        for (const o of browserOrigins(clients.clients.values())) origins.add(o)
+        configOrigins.clear()
+        for (const o of browserOrigins(clients.clients.values())) configOrigins.add(o)
         if (nextKeys !== tokens.keys) useKeys(nextKeys)
         discovery.clear()
         for (const commit of prepared.commits) commit()

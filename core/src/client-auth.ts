@@ -3,7 +3,7 @@ import { decodeJwt, jwtVerify } from 'jose'
 import { OAuthError, StoreUnavailableError } from './errors.js'
 import { readForm, type FormParams } from './form-body.js'
 import type { Client, RouteContext, Store } from './interfaces.js'
-import type { ClientRegistry } from './clients.js'
+import type { ClientSource } from './clients.js'
 import type { SecretVerifier } from './client-secret.js'
 import { DEFAULT_THROTTLE, FailureCounter, type ThrottleSettings } from './throttle.js'
 import { secretKey } from './tokens.js'
@@ -63,7 +63,7 @@ export class ClientAuthenticator {
   /** Secret checks under way, by client_id and digest of the presented secret. */
   private readonly inFlight = new Map<string, Promise<'ok' | 'wrong' | 'locked'>>()
 
-  constructor(private readonly clients: ClientRegistry, private readonly store: Store, private readonly throttle: ThrottleSettings = DEFAULT_THROTTLE) {
+  constructor(private readonly clients: ClientSource, private readonly store: Store, private readonly throttle: ThrottleSettings = DEFAULT_THROTTLE) {
     this.perClient = new FailureCounter(store, throttle.maxFailuresPerClient, throttle.windowSeconds)
     this.perAddress = new FailureCounter(store, throttle.maxFailuresPerAddress, throttle.windowSeconds)
   }
@@ -95,7 +95,7 @@ export class ClientAuthenticator {
       return this.checkAssertion(assertion, bodyId, input.audiences)
     }
     if (bodyId === undefined) throw new OAuthError('invalid_client', 'client authentication is missing', { detail: 'no credentials' })
-    const registered = this.clients.get(bodyId)
+    const registered = await this.clients.lookup(bodyId)
     if (!registered || registered.client.token_endpoint_auth_method !== 'none') throw invalidClient(false, `client ${bodyId} is unknown or not public`)
     return registered.client
   }
@@ -111,7 +111,7 @@ export class ClientAuthenticator {
    * secret costs and timing does not tell which client_ids exist.
    */
   private async checkSecret(id: string, secret: string, method: 'client_secret_basic' | 'client_secret_post', basic: boolean, clientIp: string | undefined): Promise<Client> {
-    const registered = this.clients.get(id)
+    const registered = await this.clients.lookup(id)
     const verifier = registered?.secret
     const clientKey = this.perClient.enabled ? `throttle:client:${secretKey(id)}` : undefined
     const addressKey = clientIp !== undefined && this.perAddress.enabled ? `throttle:client-addr:${secretKey(clientIp)}` : undefined
@@ -187,7 +187,7 @@ export class ClientAuthenticator {
     }
     const id = bodyId ?? (typeof iss === 'string' ? iss : undefined)
     if (id === undefined) throw invalidClient(false, 'client_assertion has no iss')
-    const registered = this.clients.get(id)
+    const registered = await this.clients.lookup(id)
     if (!registered?.keys || registered.client.token_endpoint_auth_method !== 'private_key_jwt') throw invalidClient(false, 'client not registered for private_key_jwt')
     let payload
     try {

@@ -365,3 +365,11 @@ export async function loadConfigFile(file: string): Promise<ServerConfig> {
   }
   return validateConfig(raw, dirname(path))
 }
+
+/**
+ * Validate one client's metadata exactly as a `clients[]` entry of the config file is
+ * validated (clients registered at run time, RFC 7591, go through the same rules).
+ */
+export function validateClientConfig(input: unknown, path: string): ClientConfig {
+  return client(input, path)
+}

@@ -22,10 +22,15 @@ export function browserOrigins(clients: Iterable<Client>): ReadonlySet<string> {
   return origins
 }
 
-export function cors(origins: ReadonlySet<string>, methods: string): (ctx: RouteContext, next: Next) => Promise<void> {
+/** Allowed origins: a set, or a check that may ask the store (registered clients' origins). */
+export interface OriginPolicy {
+  has(origin: string): boolean | Promise<boolean>
+}
+
+export function cors(origins: OriginPolicy, methods: string): (ctx: RouteContext, next: Next) => Promise<void> {
   return async (ctx, next) => {
     const origin = ctx.get('origin')
-    const allowed = origin !== '' && origins.has(origin)
+    const allowed = origin !== '' && (await origins.has(origin))
     if (allowed) {
       ctx.set('Access-Control-Allow-Origin', origin)
       ctx.vary('Origin')

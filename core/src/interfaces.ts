@@ -63,6 +63,47 @@ export interface Client {
   readonly require_pushed_authorization_requests?: boolean
   /** RFC 9449 §5.2: every token request of this client must carry a DPoP proof (needs `@grantd/dpop`). */
   readonly dpop_bound_access_tokens?: boolean
+  /** Registered at run time (RFC 7591) and served from the store, not from the config file. */
+  readonly dynamic?: boolean
+}
+
+/**
+ * Every client, wherever it lives: the config file (answered from memory) or the store
+ * (clients registered at run time, RFC 7591; looked up on a miss and cached for
+ * {@link ClientDirectory.cacheSeconds}, so a change made by one process reaches the others
+ * within that bound). Resolve it as `host.resolve('clients')`; `host.config.clients` holds
+ * the config-file clients only.
+ */
+export interface ClientDirectory {
+  /** The client with this id, or `undefined`. */
+  find(clientId: string): Promise<Client | undefined>
+  /** Whether the id belongs to a config-file client (such ids can never be registered, changed or deleted). */
+  isConfigured(clientId: string): boolean
+  /** How long another process may keep serving a stored client after it changed or was deleted. */
+  readonly cacheSeconds: number
+  /**
+   * Create or replace a stored client. `metadata` is validated exactly like a config-file
+   * client (client_secret only as a `$scrypt$` hash) plus the boot checks (grant types
+   * loaded, signing algs with keys); failures throw `OAuthError('invalid_redirect_uri' |
+   * 'invalid_client_metadata')` (RFC 7591 §3.2.2). `registration` is the caller's own
+   * bookkeeping, stored alongside (hashes only, never a secret in clear).
+   */
+  save(clientId: string, metadata: JsonObject, registration: JsonObject): Promise<Client>
+  /** The stored record of a run-time client, uncached (config clients: `undefined`). */
+  read(clientId: string): Promise<StoredClientRecord | undefined>
+  /** Delete a stored client; its tokens stop working (it no longer authenticates, userinfo refuses them). */
+  remove(clientId: string): Promise<boolean>
+  /**
+   * Let stored clients' back-channel URIs target private, loopback and link-local
+   * addresses (default: refused, SSRF; SPEC §10). Config clients are never filtered.
+   */
+  allowPrivateNetworkUris(allowed: boolean): void
+}
+
+/** A run-time client as the store holds it. */
+export interface StoredClientRecord {
+  readonly metadata: JsonObject
+  readonly registration: JsonObject
 }
 
 /* ------------------------------------------------------------- acr_values */
@@ -493,6 +534,7 @@ export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete'
 export interface HostConfig {
   readonly issuer?: string
   readonly tokens: TokenSettings
+  /** Config-file clients only; `host.resolve('clients').find(id)` sees registered ones too. */
   readonly clients: ReadonlyMap<string, Client>
   /** The folder of the config file; plugins resolve their relative paths against it. */
   readonly baseDir: string
@@ -746,6 +788,8 @@ export interface Services {
   sessions: SessionService
   /** Remembered consent (SPEC §10). */
   consent: ConsentService
+  /** Every client: config file and store (RFC 7591 registrations). */
+  clients: ClientDirectory
   [name: string]: unknown
 }
 

@@ -1,6 +1,6 @@
 import { readAuthenticatedForm, type ClientAuthenticator } from './client-auth.js'
 import { OAuthError } from './errors.js'
-import type { AccessTokenClaims, Client, JsonObject, RefreshTokenRecord, RouteContext } from './interfaces.js'
+import type { AccessTokenClaims, Client, ClientDirectory, JsonObject, RefreshTokenRecord, RouteContext } from './interfaces.js'
 import type { RefreshFamily } from './refresh-family.js'
 import type { SenderConstraints } from './sender-constraints.js'
 import { formatScope } from './scope.js'
@@ -14,6 +14,8 @@ export interface IntrospectionDeps {
   refreshTokens: RefreshFamily
   /** RFC 9449 §6.2: bound tokens answer their `cnf` and the hook's `token_type`. */
   senderConstraints?: SenderConstraints
+  /** A token whose client was deleted (RFC 7592 §2.3) is inactive, also for the API it names. */
+  clients: Pick<ClientDirectory, 'find'>
 }
 
 /** RFC 7662 §2.2: anything the caller may not learn about is simply inactive, with no other member. */
@@ -82,7 +84,9 @@ export function introspectionEndpoint(deps: IntrospectionDeps): (ctx: RouteConte
 
     const asAccess = async (): Promise<JsonObject | undefined> => {
       const claims = await deps.tokens.verifyAccessToken(token, ctx.state.issuer)
-      return claims && mayIntrospectAccess(claims, client) ? describeAccess(claims, deps.senderConstraints) : undefined
+      if (!claims || !mayIntrospectAccess(claims, client)) return undefined
+      if (claims.client_id !== client.client_id && !(await deps.clients.find(claims.client_id))) return undefined
+      return describeAccess(claims, deps.senderConstraints)
     }
     const asRefresh = async (): Promise<JsonObject | undefined> => {
       const record = await deps.refreshTokens.peek(token)

@@ -30,9 +30,10 @@ export async function sessionsCommand(args: string[], readConfig: ReadConfig, di
   if (!values.sub) die('sessions end: --sub SUB is required', 2)
   const config = await readConfig(values.config)
   warnIfLocal(config)
-  if (values.client !== undefined && !config.clients.some((c) => c.client_id === values.client)) die(`sessions end: no client "${values.client}" in the config`)
   const server = await createServer(config, { log: stderrLogger })
   try {
+    // Config clients and registered ones (RFC 7591) alike.
+    if (values.client !== undefined && !(await server.registry.resolve('clients').find(values.client))) die(`sessions end: no client "${values.client}" in the config or the store`)
     const sessions = server.registry.resolve('sessions')
     let ended = 0
     const notified: Promise<void>[] = []
@@ -60,9 +61,9 @@ export async function consentCommand(args: string[], readConfig: ReadConfig, die
   if (!values.client) die('consent revoke: --client ID is required', 2)
   const config = await readConfig(values.config)
   warnIfLocal(config)
-  if (!config.clients.some((c) => c.client_id === values.client)) die(`consent revoke: no client "${values.client}" in the config`)
   const server = await createServer(config, { log: stderrLogger })
   try {
+    if (!(await server.registry.resolve('clients').find(values.client))) die(`consent revoke: no client "${values.client}" in the config or the store`)
     await server.registry.resolve('consent').revoke(values.sub, values.client)
     process.stdout.write(`revoked consent of ${values.sub} for ${values.client}\n`)
   } finally {

@@ -1,7 +1,7 @@
 import { OAuthError } from './errors.js'
 import { isFormContentType, readForm } from './form-body.js'
 import type { ClaimsRelease } from './claims.js'
-import type { Client, JsonObject, RouteContext, UserService } from './interfaces.js'
+import type { ClientDirectory, JsonObject, RouteContext, UserService } from './interfaces.js'
 import type { SenderConstraints } from './sender-constraints.js'
 import type { TokenService } from './tokens.js'
 
@@ -12,7 +12,7 @@ export interface UserinfoDeps {
   users: () => UserService
   /** Scope → claims release and the plugins' claims hooks (SPEC §11). */
   claims: ClaimsRelease
-  clients: ReadonlyMap<string, Client>
+  clients: Pick<ClientDirectory, 'find'>
   /** Sender-constraint hooks (RFC 9449 DPoP): other schemes than Bearer, and the binding check of bound tokens. */
   senderConstraints?: SenderConstraints
 }
@@ -90,14 +90,15 @@ export function userinfoEndpoint(deps: UserinfoDeps): (ctx: RouteContext) => Pro
         status: 403, headers: challenge('insufficient_scope', 'the access token lacks the openid scope', ', scope="openid"'),
       })
     }
+    // A client deleted since (RFC 7592 §2.3) takes its tokens with it.
+    const client = await deps.clients.find(claims.client_id)
+    if (!client) throw invalidToken('the client of this access token is no longer registered')
     const users = deps.users()
     const user = await users.findById(claims.sub, { raw: [] })
     if (!user) throw invalidToken('the user of this access token is no longer available')
     // OIDC Core §5.4: only what a granted scope lists, then what the claims hooks add.
     const released = deps.claims.forScopes(await users.claims(user, scopes), scopes)
     if (deps.claims.hasHooks) {
-      const client = deps.clients.get(claims.client_id)
-      if (!client) throw invalidToken('the client of this access token is no longer registered')
       const aud = typeof claims.aud === 'string' ? claims.aud : undefined
       Object.assign(released, await deps.claims.fromHooks({
         kind: 'userinfo', client, user, scope: scopes, context: { raw: [] }, ...(aud !== undefined && aud !== client.client_id ? { resource: aud } : {}),

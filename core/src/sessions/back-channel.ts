@@ -23,7 +23,11 @@ export class BackChannelLogout {
   private readonly inFlight = new Set<Promise<void>>()
   private readonly stop = new AbortController()
 
-  constructor(private readonly sign: LogoutTokenSigner, private readonly log: Logger, private readonly options: BackChannelOptions = BACKCHANNEL_DEFAULTS) {}
+  constructor(
+    private readonly sign: LogoutTokenSigner, private readonly log: Logger, private readonly options: BackChannelOptions = BACKCHANNEL_DEFAULTS,
+    /** Why a client's URI may not be called (SSRF filtering of run-time clients, SPEC §10), or undefined. */
+    private readonly refuseTarget?: (client: Client, uri: string) => Promise<string | undefined>,
+  ) {}
 
   /** Resolves when every first attempt answered or timed out. */
   notify(session: Session, clients: readonly Client[]): Promise<void> {
@@ -39,6 +43,12 @@ export class BackChannelLogout {
   }
 
   private async deliver(session: Session, client: Client, uri: string, firstDone: () => void): Promise<void> {
+    const refused = await this.refuseTarget?.(client, uri).catch((err: unknown) => `target check failed: ${(err as Error).message}`)
+    if (refused) {
+      firstDone()
+      this.log.error({ client_id: client.client_id, reason: refused }, 'back-channel logout not sent: the target is not a public address')
+      return
+    }
     let token: string
     try {
       token = await this.sign({ issuer: session.iss, client, sub: session.sub, sid: session.sid })

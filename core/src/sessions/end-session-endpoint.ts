@@ -1,6 +1,6 @@
 import { OAuthError, StoreUnavailableError } from '../errors.js'
 import { parseForm, readForm, type FormParams } from '../form-body.js'
-import type { Client, EndedSession, Logger, RouteContext, Session } from '../interfaces.js'
+import type { Client, ClientDirectory, EndedSession, Logger, RouteContext, Session } from '../interfaces.js'
 import type { TokenService } from '../tokens.js'
 import { confirmLogoutPage, errorPage, setPageHeaders, signedOutPage } from './pages.js'
 import type { SessionManager } from './session-service.js'
@@ -10,7 +10,7 @@ export const END_SESSION_PATH = '/connect/endsession'
 export interface EndSessionDeps {
   sessions: SessionManager
   tokens: TokenService
-  clients: ReadonlyMap<string, Client>
+  clients: Pick<ClientDirectory, 'find'>
   log: Logger
 }
 
@@ -72,12 +72,12 @@ export function endSessionEndpoint(deps: EndSessionDeps): (ctx: RouteContext) =>
       // §2: a client_id given with a hint must be one the hint was issued to.
       if (clientId !== undefined && !audiences.includes(clientId)) throw new Refused(400, 'Sign-out failed', 'The client_id does not match the id_token_hint.')
       const named = clientId ?? (typeof claims.azp === 'string' ? claims.azp : audiences.length === 1 ? audiences[0] : undefined)
-      const client = named === undefined ? undefined : clients.get(named)
+      const client = named === undefined ? undefined : await clients.find(named)
       if (client) request.client = client
     } else {
       const clientId = params.get('client_id')
       if (clientId !== undefined) {
-        const client = clients.get(clientId)
+        const client = await clients.find(clientId)
         if (!client) throw new Refused(400, 'Unknown application', 'The application that sent you here is not known.')
         request.client = client
       }

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
-import type { Client, ConsentService, EndedSession, Logger, RouteContext, Session, SessionInit, SessionService, Store } from '../interfaces.js'
+import type { Client, ClientDirectory, ConsentService, EndedSession, Logger, RouteContext, Session, SessionInit, SessionService, Store } from '../interfaces.js'
 import { secretKey } from '../tokens.js'
 import type { BackChannelLogout } from './back-channel.js'
 import { SessionCookie } from './session-cookie.js'
@@ -28,7 +28,7 @@ export class SessionManager implements SessionService {
   constructor(
     private readonly store: Store,
     cookieKeys: readonly string[],
-    private readonly clients: ReadonlyMap<string, Client>,
+    private readonly clients: Pick<ClientDirectory, 'find'>,
     private readonly backChannel: BackChannelLogout,
     /** How long a revoked family is remembered: as long as any of its tokens could live. */
     private readonly revocationTtl: number,
@@ -122,7 +122,7 @@ export class SessionManager implements SessionService {
     const families = new Set(participants.filter((p) => p.offline !== true && typeof p.grant_id === 'string' && p.grant_id !== '').map((p) => p.grant_id as string))
     for (const family of families) await this.store.revokeFamily(family, this.revocationTtl)
     const clientIds = [...new Set(participants.map((p) => String(p.client_id)))]
-    const clients = clientIds.map((id) => this.clients.get(id)).filter((c): c is Client => c !== undefined)
+    const clients = (await Promise.all(clientIds.map((id) => this.clients.find(id)))).filter((c): c is Client => c !== undefined)
     this.log.info({ event: 'session.ended', sub: session.sub, sid, client_ids: clientIds, revoked_grants: families.size }, 'session ended')
     const notified = this.backChannel.notify(session, clients)
     return { session, clients, notified }

@@ -127,8 +127,9 @@ export default definePlugin<AuthorizationCodeOptions>({
 
     /* ------------------------------------------------ pending authorizations */
 
-    function toPending(id: string, s: CarriedRequest): PendingAuthorization | undefined {
-      const client = clients.get(s.client_id)
+    /** `client`: the one `s.client_id` names, looked up by the caller (config or registered, RFC 7591). */
+    function toPending(id: string, s: CarriedRequest, client: Client | undefined): PendingAuthorization | undefined {
+      if (client?.client_id !== s.client_id) return undefined
       if (!client || !redirectUriAllowed(client, s.redirect_uri)) return undefined
       return {
         id, client, redirectUri: s.redirect_uri, scope: s.scope, acr: s.acr, prompt: s.prompt, issuer: s.issuer,
@@ -144,7 +145,7 @@ export default definePlugin<AuthorizationCodeOptions>({
     async function readPending(id: string): Promise<{ pending: PendingAuthorization; stored: CarriedRequest } | undefined> {
       const stored = carrier.open(id)
       if (!stored) return undefined
-      const pending = toPending(id, stored)
+      const pending = toPending(id, stored, await host.resolve('clients').find(stored.client_id))
       if (!pending) return undefined
       if ((await store().get(doneKey(stored))) !== undefined) return undefined
       return { pending, stored }
@@ -266,11 +267,28 @@ export default definePlugin<AuthorizationCodeOptions>({
       })
     }
 
+    /**
+     * The client an authorization request names, for the parser: config clients as they are,
+     * a registered one (RFC 7591) looked up in the host's client directory.
+     */
+    async function requestClients(query: string | AuthorizationParams): Promise<ReadonlyMap<string, Client>> {
+      if (typeof query === 'string' || query.repeated('client_id')) return clients
+      let clientId: string | undefined
+      try {
+        clientId = query.get('client_id')
+      } catch {
+        return clients
+      }
+      if (clientId === undefined || clients.has(clientId)) return clients
+      const client = await host.resolve('clients').find(clientId)
+      return client ? new Map([[clientId, client]]) : clients
+    }
+
     /** Seal a validated request for the login form (SPEC §9: carried, not stored). */
     function carry(request: AuthorizationRequest, notices: readonly string[] = []): { pending: PendingAuthorization; stored: CarriedRequest } {
       const sealed = carrier.seal(request, notices)
       const stored = sealed === undefined ? undefined : carrier.open(sealed)
-      const pending = sealed === undefined || stored === undefined ? undefined : toPending(sealed, stored)
+      const pending = sealed === undefined || stored === undefined ? undefined : toPending(sealed, stored, request.client)
       if (!pending || !stored) throw new OAuthError('invalid_request', 'the authorization request is too large')
       return { pending, stored }
     }
@@ -284,8 +302,10 @@ export default definePlugin<AuthorizationCodeOptions>({
       let request: AuthorizationRequest
       try {
         // RFC 9126 §4: with request_uri, the pushed request replaces the front channel's parameters.
-        const resolved = await requestUris.resolve(source, clients)
-        request = parseAuthorizationRequest(resolved.params, clients, host.resolve('acr'), ctx.state.issuer, redirectUriAllowed, host.config.resources)
+        const query = typeof source === 'string' && source.length <= 16 * 1024 ? AuthorizationParams.fromQuery(source) : source
+        const known = await requestClients(query)
+        const resolved = await requestUris.resolve(query, known)
+        request = parseAuthorizationRequest(resolved.params, resolved.pushed ? await requestClients(resolved.params) : known, host.resolve('acr'), ctx.state.issuer, redirectUriAllowed, host.config.resources)
         requestUris.check(request, resolved.pushed)
       } catch (err) {
         if (err instanceof UnredirectableError) return page(ctx, err.status, err.title, err.message)

@@ -67,7 +67,6 @@ export default definePlugin<DeviceCodeOptions>({
   options: parseDeviceCodeOptions,
   register(host: PluginHost<DeviceCodeOptions>) {
     const { expiresIn, interval, maxUserCodeFailures, sessionTtl, maxPendingPerAddress } = host.options
-    const { clients } = host.config
     const window = host.config.throttleWindowSeconds ?? 900
     const signer = new CookieSigner(host.config.cookieKeys)
     const store = () => host.resolve('store')
@@ -191,7 +190,7 @@ export default definePlugin<DeviceCodeOptions>({
       const id = userCode === undefined ? undefined : await codes.idOfUserCode(userCode)
       const record = id === undefined ? undefined : await codes.get(id)
       const now = Math.floor(Date.now() / 1000)
-      if (id === undefined || !record || record.status !== 'pending' || record.exp <= now || !clients.has(record.client_id)) {
+      if (id === undefined || !record || record.status !== 'pending' || record.exp <= now || !(await host.resolve('clients').find(record.client_id))) {
         return showCodeForm(ctx, browser, { status: 400, error: 'That code is not valid or has expired. Check the code on your device.', userCode: typed.slice(0, 64) })
       }
       // A right code is no failure.
@@ -222,7 +221,7 @@ export default definePlugin<DeviceCodeOptions>({
       }
       const id = match[1]!
       const record = await codes.get(id)
-      const client = record ? clients.get(record.client_id) : undefined
+      const client = record ? await host.resolve('clients').find(record.client_id) : undefined
       if (!record || !client || record.status !== 'pending' || record.exp <= Math.floor(Date.now() / 1000)) {
         page(ctx, 400, 'This code has expired', 'The code expired or was already used. Start again on your device.')
         throw new PageAnswer()

@@ -72,11 +72,12 @@ export default definePlugin<ParOptions>({
     const keyOf = (requestUri: string): string => `par:${secretKey(requestUri)}`
 
     /** RFC 9126 §2.1: validate as the authorization endpoint would; answer as the token endpoint does. */
-    function validate(ctx: RouteContext, pushed: AuthorizationParameters): void {
+    function validate(ctx: RouteContext, client: Client, pushed: AuthorizationParameters): void {
       const query = new AuthorizationParams()
       for (const [name, value] of pushed) query.add(name, value)
       try {
-        parseAuthorizationRequest(query, host.config.clients, host.resolve('acr'), ctx.state.issuer, redirectUriAllowed, host.config.resources)
+        // The authenticated client, wherever it lives (config or registered at run time).
+        parseAuthorizationRequest(query, new Map([[client.client_id, client]]), host.resolve('acr'), ctx.state.issuer, redirectUriAllowed, host.config.resources)
       } catch (err) {
         // The client and redirect_uri problems a browser would see as a page (RFC 9126 §2.3: invalid_request).
         if (err instanceof UnredirectableError) throw new OAuthError('invalid_request', err.message)
@@ -110,7 +111,7 @@ export default definePlugin<ParOptions>({
         if (CLIENT_AUTH_PARAMS.has(name)) continue
         for (const value of params.all(name)) pushed.push([name, value])
       }
-      validate(ctx, pushed)
+      validate(ctx, client, pushed)
       await capPublicPushes(ctx, client)
 
       const requestUri = `${REQUEST_URI_PREFIX}${randomBytes(32).toString('base64url')}`
