@@ -107,7 +107,7 @@ for (const alg of ['ES256', 'RS256'] as const) {
 // The token service around the signer: claims, the time-claim check, at_hash.
 const keySet = await KeySet.generate()
 const noStore = {} as Store
-const tokenService = new TokenService(keySet, noStore, { accessTokenTtl: 300, idTokenTtl: 300, codeTtl: 60, refreshTokenTtl: 2592000, refreshTokenRotation: true, refreshTokenReuseInterval: 0, accessTokenFormat: 'jwt' })
+const tokenService = new TokenService(keySet, noStore, { accessTokenTtl: 300, idTokenTtl: 300, codeTtl: 60, refreshTokenTtl: 2592000, refreshTokenRotation: true, refreshTokenReuseInterval: 0, accessTokenFormat: 'jwt', tenantClaim: 'tenant' })
 const client = { client_id: 'web', id_token_signed_response_alg: 'ES256' } as unknown as Client
 const accessToken = await tokenService.signAccessToken({ issuer: 'http://127.0.0.1:4000', client, subject: 'u-alice', scope: 'openid api', audience: 'web', ttl: 300 })
 const idClaims = { name: 'Alice', email: 'alice@example.com', email_verified: true, preferred_username: 'alice' }

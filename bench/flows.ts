@@ -31,7 +31,9 @@ import { createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, j
 import { startGrantd, staleBuildWarning } from './lib/grantd.js'
 import type { FlowLoadResult, FlowLoadSpec } from './lib/flow-load-worker.js'
 import { machineFigures } from './lib/machine.js'
-import { cpuTimeMs, freePort, runJson, startServer, type ServerProcess } from './lib/processes.js'
+import { cpuTimeMs, freePort, pinned, runJson, startServer, type ServerProcess } from './lib/processes.js'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { Redis } from 'ioredis'
 import { isoDate, median, round } from './lib/stats.js'
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
@@ -57,7 +59,7 @@ const rs = await keyPair('RS256')
 const PRIVATE_JWKS = { keys: [es.privateJwk, rs.privateJwk] }
 const PUBLIC_JWKS: JSONWebKeySet = { keys: [es.publicJwk, rs.publicJwk] }
 
-async function grantdConfig(port: number, idAlg: 'ES256' | 'RS256' | undefined): Promise<string> {
+async function grantdConfig(port: number, idAlg: 'ES256' | 'RS256' | undefined, store?: Record<string, unknown>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'grantd-bench-flows-'))
   await writeFile(join(dir, 'signing.json'), JSON.stringify(PRIVATE_JWKS), { mode: 0o600 })
   const config = {
@@ -66,6 +68,7 @@ async function grantdConfig(port: number, idAlg: 'ES256' | 'RS256' | undefined):
     keys: { file: './signing.json' },
     cookies: { keys: ['bench-cookie-key-0123456789abcdef'] },
     log: { level: 'warn' },
+    ...(store ? { store } : {}),
     users: { use: '@grantd/users-static', options: { users: [{ sub: 'u-alice', username: 'alice', password: 'wonderland', claims: { name: 'Alice', email: 'alice@example.com', email_verified: true } }] } },
     plugins: ['@grantd/grant-authorization-code', '@grantd/grant-refresh-token'],
     clients: [{
@@ -80,6 +83,8 @@ async function grantdConfig(port: number, idAlg: 'ES256' | 'RS256' | undefined):
 
 interface Target {
   name: string
+  /** Needs the benchmark's own redis-server (started only when such a target runs). */
+  redis?: boolean
   idAlg: 'ES256' | 'RS256'
   flows: ReadonlyArray<'code' | 'refresh'>
   /** Authorization parameters this server needs besides the common ones (oidc-provider issues offline_access only with prompt=consent). */
@@ -88,16 +93,16 @@ interface Target {
   start(port: number): Promise<ServerProcess>
 }
 
-const oidcProvider = (name: string, idAlg: 'ES256' | 'RS256', flows: Target['flows']): Target => ({
-  name, idAlg, flows, extra: { prompt: 'consent' }, endpoints: { authorize: '/auth', token: '/token' },
+const oidcProvider = (name: string, idAlg: 'ES256' | 'RS256', flows: Target['flows'], redis = false): Target => ({
+  name, idAlg, flows, redis, extra: { prompt: 'consent' }, endpoints: { authorize: '/auth', token: '/token' },
   start: (port) => startServer({
     name, nodeArgs: ['--import=tsx', join(HERE, 'targets', 'oidc-provider-flows.ts')], port, cpu: SERVER_CPU,
-    env: { PORT: String(port), BENCH_JWKS: JSON.stringify(PRIVATE_JWKS), BENCH_ID_ALG: idAlg, BENCH_REDIRECT_URI: REDIRECT_URI }, readyPath: '/.well-known/openid-configuration',
+    env: { PORT: String(port), BENCH_JWKS: JSON.stringify(PRIVATE_JWKS), BENCH_ID_ALG: idAlg, BENCH_REDIRECT_URI: REDIRECT_URI, ...(redis ? { BENCH_OIDC_REDIS: '1', REDIS_URL: redisUrl() } : {}) }, readyPath: '/.well-known/openid-configuration',
   }),
 })
-const grantd = (name: string, idAlg: 'ES256' | 'RS256', clientAlg: 'ES256' | undefined, flows: Target['flows'], cli?: string): Target => ({
-  name, idAlg, flows, extra: {}, endpoints: { authorize: '/connect/authorize', token: '/connect/token' },
-  start: async (port) => startGrantd({ name, config: await grantdConfig(port, clientAlg), port, cpu: SERVER_CPU, stdout: 'capture', extraNodeArgs: profileArgs, ...(cli ? { cli } : {}) }),
+const grantd = (name: string, idAlg: 'ES256' | 'RS256', clientAlg: 'ES256' | undefined, flows: Target['flows'], cli?: string, redis = false): Target => ({
+  name, idAlg, flows, redis, extra: {}, endpoints: { authorize: '/connect/authorize', token: '/connect/token' },
+  start: async (port) => startGrantd({ name, config: await grantdConfig(port, clientAlg, redis ? { use: '@grantd/store-redis', options: { url: redisUrl(), prefix: 'bench-flows:' } } : undefined), port, cpu: SERVER_CPU, stdout: 'capture', extraNodeArgs: profileArgs, ...(cli ? { cli } : {}) }),
 })
 
 const ALL_TARGETS: Target[] = [
@@ -105,11 +110,31 @@ const ALL_TARGETS: Target[] = [
   oidcProvider('oidc-provider', 'ES256', ['code', 'refresh']),
   grantd('grantd-rs256', 'RS256', undefined, ['code']),
   oidcProvider('oidc-provider-rs256', 'RS256', ['code']),
+  // Refresh on Redis (only when named in BENCH_TARGETS): grantd with @grantd/store-redis (auto-pipelining on, its default),
+  // oidc-provider with every model in Redis through targets/oidc-provider-redis-adapter.ts (its own example's data model).
+  grantd('grantd-redis', 'ES256', 'ES256', ['refresh'], undefined, true),
+  oidcProvider('oidc-provider-redis', 'ES256', ['refresh'], true),
 ]
 // A build from before per-client algs: its first key (ES256) signs ID tokens, and it knows no id_token_signed_response_alg.
 if (process.env.BENCH_GRANTD_BASELINE) ALL_TARGETS.push(grantd('grantd-baseline', 'ES256', undefined, ['code', 'refresh'], process.env.BENCH_GRANTD_BASELINE))
 const wanted = process.env.BENCH_TARGETS?.split(',').map((s) => s.trim()).filter(Boolean)
-const targets = wanted ? ALL_TARGETS.filter((t) => wanted.includes(t.name)) : ALL_TARGETS
+const targets = wanted ? ALL_TARGETS.filter((t) => wanted.includes(t.name)) : ALL_TARGETS.filter((t) => !t.redis)
+
+/** The run's own redis-server (no persistence, loopback, pinned with the load generator); the shared Redis is not touched. */
+let redisServer: { url: string; proc: ChildProcess } | undefined
+function redisUrl(): string {
+  if (!redisServer) throw new Error('redis-server not started')
+  return redisServer.url
+}
+if (targets.some((t) => t.redis)) {
+  const redisPort = await freePort()
+  const [cmd, args] = pinned(LOAD_CPU, 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', await mkdtemp(join(tmpdir(), 'grantd-bench-flows-redis-'))])
+  redisServer = { url: `redis://127.0.0.1:${redisPort}`, proc: spawn(cmd, args, { stdio: 'ignore' }) }
+  const probe = new Redis(redisServer.url, { retryStrategy: (times) => (times > 50 ? null : 100) })
+  probe.on('error', () => {})
+  await probe.ping()
+  probe.disconnect()
+}
 
 const stale = staleBuildWarning()
 if (stale) process.stderr.write(`WARNING: ${stale}\n`)
@@ -212,7 +237,7 @@ try {
       medianServerCpuShare: median(list.flatMap((x) => (x.serverCpuShare === null ? [] : [x.serverCpuShare]))),
       spread: round(Math.max(...list.map((x) => x.samplesPerSecond)) / Math.min(...list.map((x) => x.samplesPerSecond)) - 1),
     }]))
-    const pairs: Array<[string, string]> = [['grantd', 'oidc-provider'], ['grantd-rs256', 'oidc-provider-rs256'], ['grantd-rs256', 'grantd'], ['grantd', 'grantd-baseline'], ['grantd-baseline', 'oidc-provider']]
+    const pairs: Array<[string, string]> = [['grantd', 'oidc-provider'], ['grantd-rs256', 'oidc-provider-rs256'], ['grantd-rs256', 'grantd'], ['grantd', 'grantd-baseline'], ['grantd-baseline', 'oidc-provider'], ['grantd-redis', 'oidc-provider-redis'], ['grantd-redis', 'grantd']]
     const ratios: Record<string, { median: number; perRound: number[]; p99: number; cpu: number | null }> = {}
     for (const [a, b] of pairs) {
       const xs = rounds.get(a)
@@ -231,6 +256,7 @@ try {
   }
 } finally {
   await Promise.all(running.map((r) => r.server.stop()))
+  redisServer?.proc.kill('SIGTERM')
 }
 
 report.noise = { loadAverageAtStart: machine.loadAverageAtStart, loadAverageAtEnd: loadavg().map((n) => round(n, 2)) }

@@ -15,7 +15,8 @@ const result = await autocannon({
   headers: spec.headers,
   ...(spec.body !== undefined ? { body: spec.body } : {}),
   connections: spec.connections,
-  duration: spec.durationSeconds,
+  ...(spec.amount !== undefined ? { amount: spec.amount } : { duration: spec.durationSeconds }),
+  ...(spec.timeoutSeconds !== undefined ? { timeout: spec.timeoutSeconds } : {}),
   pipelining: 1,
 })
 

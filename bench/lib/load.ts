@@ -8,6 +8,10 @@ export interface LoadSpec {
   body?: string
   connections: number
   durationSeconds: number
+  /** Stop after this many requests instead of after durationSeconds (autocannon `amount`). */
+  amount?: number
+  /** Seconds before a request counts as a timeout (autocannon default 10). */
+  timeoutSeconds?: number
 }
 
 export interface LoadResult {

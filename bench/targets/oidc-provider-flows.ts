@@ -8,11 +8,13 @@
  * users-static with a clear password does the same). The interaction page is a small
  * HTML form; the login POST finishes login and consent in one step.
  * Input: PORT, BENCH_JWKS (private JWK set: ES256 and RS256), BENCH_ID_ALG (ES256|RS256),
- * BENCH_REDIRECT_URI.
+ * BENCH_REDIRECT_URI, BENCH_OIDC_REDIS (`1`: every model in Redis at REDIS_URL through
+ * targets/oidc-provider-redis-adapter.ts, the data model of oidc-provider's own example).
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import Provider from 'oidc-provider'
+import RedisAdapter from './oidc-provider-redis-adapter.js'
 
 const port = Number(process.env.PORT)
 const issuer = `http://127.0.0.1:${port}`
@@ -24,6 +26,7 @@ const ALICE = { sub: 'u-alice', username: 'alice', claims: { name: 'Alice', emai
 const passwordDigest = createHash('sha256').update('wonderland').digest()
 
 const provider = new Provider(issuer, {
+  ...(process.env.BENCH_OIDC_REDIS === '1' ? { adapter: RedisAdapter } : {}),
   clients: [{
     client_id: 'web',
     client_secret: 'web-secret',

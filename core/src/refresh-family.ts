@@ -65,8 +65,8 @@ export class RefreshFamily implements RefreshTokens {
 
     if (record) {
       const remaining = Math.max(1, record.exp - Math.floor(Date.now() / 1000))
-      const tombstone: Tombstone = { rotated_at: Date.now(), record }
-      const leave = { key: `rtu:${key}`, value: JSON.stringify(tombstone), ttlSeconds: remaining }
+      // The Tombstone shape, built around the stored text (JSON.parse accepted it) instead of re-serialising the record.
+      const leave = { key: `rtu:${key}`, value: `{"rotated_at":${Date.now()},"record":${raw!}}`, ttlSeconds: remaining }
       if ((await this.store.consume(`rt:${key}`, { family, leave })) !== undefined) return record
       // Another redemption consumed it between our read and our consume: this one is the reuse.
     }
