@@ -471,6 +471,13 @@ export interface RequestState {
   clientId?: string
   /** The token request's grant type, once the grant is selected (metrics). */
   grantType?: string
+  /** This request's id (X-Request-Id from a trusted proxy, else generated); echoed as X-Request-Id. */
+  requestId?: string
+  /**
+   * The OAuth error code of a refused request, for its request log line. Error responses the core
+   * writes set it; a route answering with an HTML error page sets it itself (e.g. `access_denied`).
+   */
+  error?: string
 }
 
 /** The Koa context a plugin route receives; `ctx.state` is {@link RequestState}. */

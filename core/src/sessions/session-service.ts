@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto'
 import type { Client, ConsentService, EndedSession, Logger, RouteContext, Session, SessionInit, SessionService, Store } from '../interfaces.js'
+import { audit } from '../audit.js'
 import { secretKey } from '../tokens.js'
 import type { BackChannelLogout } from './back-channel.js'
 import { SessionCookie } from './session-cookie.js'
@@ -123,7 +124,7 @@ export class SessionManager implements SessionService {
     for (const family of families) await this.store.revokeFamily(family, this.revocationTtl)
     const clientIds = [...new Set(participants.map((p) => String(p.client_id)))]
     const clients = clientIds.map((id) => this.clients.get(id)).filter((c): c is Client => c !== undefined)
-    this.log.info({ event: 'session.ended', sub: session.sub, sid, client_ids: clientIds, revoked_grants: families.size }, 'session ended')
+    audit(this.log, 'session.ended', { sub: session.sub, ...(typeof session.tenant === 'string' ? { tenant: session.tenant } : {}), sid, client_ids: clientIds, revoked_grants: families.size }, 'session ended')
     const notified = this.backChannel.notify(session, clients)
     return { session, clients, notified }
   }
@@ -201,14 +202,14 @@ export class ConsentStore implements ConsentService {
   async grant(sub: string, clientId: string, scope: readonly string[]): Promise<void> {
     const merged = [...new Set([...(await this.scopes(sub, clientId)), ...scope])]
     await this.store.put(this.key(sub, clientId), JSON.stringify({ scope: merged, at: Math.floor(Date.now() / 1000) }), CONSENT_TTL)
-    this.log.info({ event: 'consent.granted', sub, client_id: clientId, scope: merged.join(' ') }, 'consent granted')
+    audit(this.log, 'consent.granted', { sub, client_id: clientId, scope: merged.join(' ') }, 'consent granted')
   }
 
   async revoke(sub: string, clientId: string): Promise<void> {
     await this.store.delete(this.key(sub, clientId))
     const grants = await this.lists.take(this.grantsKey(sub, clientId))
     for (const g of grants) await this.store.revokeFamily(g.id, this.revocationTtl)
-    this.log.info({ event: 'consent.revoked', sub, client_id: clientId, revoked_grants: grants.length }, 'consent revoked')
+    audit(this.log, 'consent.revoked', { sub, client_id: clientId, revoked_grants: grants.length }, 'consent revoked')
   }
 
   /** The token endpoint issued a refresh token of family `grantId` to the client for the user. */

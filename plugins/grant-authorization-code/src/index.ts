@@ -1,5 +1,5 @@
 import {
-  definePlugin, isSignInThrottled, OAuthError, option, readForm, secretKey, StoreUnavailableError,
+  audit, definePlugin, isSignInThrottled, OAuthError, option, readForm, secretKey, StoreUnavailableError,
   type AcrContext, type AuthorizationService, type Client, type FormParams, type InteractionHandler, type PendingAuthorization,
   type PluginHost, type RouteContext, type Session, type User,
 } from '@grantd/core'
@@ -78,7 +78,9 @@ export default definePlugin<AuthorizationCodeOptions>({
 
     /* --------------------------------------------------------- responses */
 
-    function page(ctx: RouteContext, status: number, title: string, message: string): void {
+    function page(ctx: RouteContext, status: number, title: string, message: string, error?: string): void {
+      // The request log line names the OAuth error code of an error page (SPEC §13).
+      ctx.state.error = error ?? (status === 503 ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : status === 403 ? 'access_denied' : 'invalid_request')
       setPageHeaders(ctx)
       ctx.status = status
       ctx.body = errorPage(title, message)
@@ -87,6 +89,7 @@ export default definePlugin<AuthorizationCodeOptions>({
     /** RFC 6749 §4.1.2 / §4.1.2.1 with RFC 9207 `iss` on every response. */
     function redirectToClient(ctx: RouteContext, target: { redirectUri: string; state?: string | undefined; issuer: string }, params: Record<string, string>): void {
       const url = new URL(target.redirectUri)
+      if (params.error !== undefined) ctx.state.error = params.error
       for (const [k, v] of Object.entries(params)) url.searchParams.append(k, v)
       if (target.state !== undefined) url.searchParams.append('state', target.state)
       url.searchParams.append('iss', target.issuer)
@@ -110,7 +113,7 @@ export default definePlugin<AuthorizationCodeOptions>({
         }
         if (err instanceof OAuthError) {
           if (target) return redirectToClient(ctx, target, { error: err.error, error_description: err.message })
-          return page(ctx, err.status >= 500 ? err.status : 400, 'Sign-in failed', err.message)
+          return page(ctx, err.status >= 500 ? err.status : 400, 'Sign-in failed', err.message, err.error)
         }
         host.log.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'sign-in failed')
         page(ctx, 500, 'Sign-in failed', 'Something went wrong while signing you in.')
@@ -227,6 +230,8 @@ export default definePlugin<AuthorizationCodeOptions>({
     /* ---------------------------------------------------------- login page */
 
     async function showLogin(ctx: RouteContext, pending: PendingAuthorization, stored: CarriedRequest, view: { error?: string; username?: string; status?: number } = {}): Promise<void> {
+      // A refused sign-in's request log line carries an error code (SPEC §13): the page is not an OAuth response.
+      if (view.status !== undefined && view.status >= 400) ctx.state.error = view.status === 400 ? 'invalid_request' : 'access_denied'
       const existing = readCookie(ctx, BROWSER_COOKIE)
       const browser = existing !== undefined && COOKIE_VALUE.test(existing) ? existing : newCookieValue()
       setCookie(ctx, BROWSER_COOKIE, browser, { path: pathBelowIssuer(pending.issuer, '/connect'), maxAge: loginTtl })
@@ -464,7 +469,7 @@ export default definePlugin<AuthorizationCodeOptions>({
         if (!(await store().add(doneKey(loaded.stored), '1', secondsLeft(loaded.stored)))) return page(ctx, 400, 'This request has expired', 'The request was already completed.')
         const decision = params.get('decision')
         if (decision !== 'allow') {
-          host.log.info({ event: 'consent.denied', sub: session.sub, client_id: pending.client.client_id }, 'consent denied')
+          audit(host.log, 'consent.denied', { sub: session.sub, client_id: pending.client.client_id }, 'consent denied')
           return redirectToClient(ctx, pending, { error: 'access_denied', error_description: 'the user denied the request' })
         }
         await host.resolve('consent').grant(session.sub, pending.client.client_id, pending.scope)
