@@ -7,7 +7,7 @@ import Koa from 'koa'
 import Router from '@koa/router'
 import { asValue } from 'awilix'
 import { parseAcrValues } from './acr.js'
-import { audit, auditSignIns, requestIdFor, runInRequest, UserHasher } from './audit.js'
+import { audit, auditSignIns, clientAuthFailure, markClientAuthFailed, requestIdFor, UserHasher } from './audit.js'
 import { ClaimsRelease } from './claims.js'
 import { ClientAuthenticator } from './client-auth.js'
 import { browserOrigins, cors } from './cors.js'
@@ -183,9 +183,6 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     const requestId = requestIdFor(ctx.req.headers['x-request-id'], trust.enabled && trust.trusts(ctx.req.socket.remoteAddress))
     ctx.state.requestId = requestId
     ctx.set('X-Request-Id', requestId)
-    await runInRequest({ requestId }, () => handle(ctx, next, started))
-  })
-  const handle = async (ctx: Koa.ParameterizedContext<RequestState>, next: Koa.Next, started: number): Promise<void> => {
     try {
       ctx.set('X-Content-Type-Options', 'nosniff')
       ctx.set('Referrer-Policy', 'no-referrer')
@@ -200,6 +197,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         if (!ctx.response.get('X-Frame-Options')) ctx.set('X-Frame-Options', 'DENY')
       }
     } catch (err) {
+      const failedClient = clientAuthFailure(err)
+      if (failedClient) audit(log, 'client.auth_failed', { ...failedClient, request_id: requestId })
       writeError(ctx, err, log)
     } finally {
       const error = ctx.status >= 400 ? ctx.state.error ?? bodyError(ctx.body) : undefined
@@ -214,7 +213,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         ...(error !== undefined ? { error } : {}),
       }, 'request')
     }
-  }
+  })
   app.use(async (ctx, next) => {
     const state = issuers.resolve(ctx.req)
     if (!state) throw new OAuthError('invalid_request', 'bad Host or forwarded headers')
@@ -424,7 +423,7 @@ function auditClientAuth(clientAuth: ClientAuthenticator, clients: ClientRegistr
     } catch (err) {
       if (err instanceof OAuthError && err.error === 'invalid_client') {
         const id = claimedClientId(input.authorization, input.params.get('client_id'))
-        audit(log, 'client.auth_failed', { ...(id !== undefined && clients.clients.has(id) ? { client_id: id } : {}), error: err.error })
+        markClientAuthFailed(err, { ...(id !== undefined && clients.clients.has(id) ? { client_id: id } : {}), error: err.error })
       }
       throw err
     }

@@ -19,4 +19,4 @@ export { readForm, readJson, parseForm, FormParams, MAX_FORM_BYTES, MAX_PARAM_LE
 export { isSignInThrottled, SIGN_IN_THROTTLED, type ThrottleSettings } from './throttle.js'
 export { checkResourceIndicator } from './resources.js'
 export { normalizeUsername } from './throttle.js'
-export { audit, currentRequestId, type AuditEvent, type AuditFields } from './audit.js'
+export { audit, type AuditEvent, type AuditFields } from './audit.js'

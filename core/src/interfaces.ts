@@ -100,6 +100,8 @@ export interface PasswordLogin {
   client: Client
   /** The signing-in client's address (`ctx.state.clientIp`), for per-address brute-force limits. */
   clientIp?: string
+  /** The request's id (`ctx.state.requestId`, or {@link GrantRequest}'s), for the audit lines of the sign-in. */
+  requestId?: string
 }
 
 /** An identity an external OIDC provider vouched for, handed to {@link UserService.authenticateExternal}. */
@@ -653,7 +655,7 @@ export interface SessionService {
    * End a session: delete it, revoke the tokens of its grants made without `offline_access`,
    * send back-channel logout tokens. `undefined` when no such session is live.
    */
-  end(sid: string): Promise<EndedSession | undefined>
+  end(sid: string, requestId?: string): Promise<EndedSession | undefined>
   /** Every live session of a user. */
   listBySubject(sub: string): Promise<Session[]>
   /** Client ids that got tokens in the session. */
@@ -667,9 +669,9 @@ export interface ConsentService {
   /** Whether the user already approved every one of `scope` for the client. */
   covers(sub: string, clientId: string, scope: readonly string[]): Promise<boolean>
   /** Remember an approval (adds to what was approved before). */
-  grant(sub: string, clientId: string, scope: readonly string[]): Promise<void>
+  grant(sub: string, clientId: string, scope: readonly string[], requestId?: string): Promise<void>
   /** Forget the approval and revoke every refresh token the client holds for the user. */
-  revoke(sub: string, clientId: string): Promise<void>
+  revoke(sub: string, clientId: string, requestId?: string): Promise<void>
 }
 
 /** Named services plugins can resolve from the host (the awilix container's cradle). */

@@ -32,7 +32,7 @@ export class RefreshFamily implements RefreshTokens {
   /** A revoked family is remembered as long as any of its tokens could still be presented. */
   private readonly revocationTtl: number
   /** Called when a rotated-out token comes back and its family is revoked (metrics). */
-  onReuse?: (family: { client_id: string; sub: string; tenant?: string }) => void
+  onReuse?: (family: { client_id: string; sub: string; tenant?: string; request_id?: string }) => void
 
   constructor(private readonly store: Store, private readonly settings: TokenSettings) {
     this.revocationTtl = Math.max(settings.refreshTokenTtl, settings.accessTokenTtl, 1)

@@ -93,6 +93,7 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
     } catch (err) {
       const error = err instanceof OAuthError ? err.error : err instanceof StoreUnavailableError ? 'temporarily_unavailable' : 'server_error'
       audit(log, 'token.refused', {
+        request_id: ctx.state.requestId,
         ...(ctx.state.clientId !== undefined ? { client_id: ctx.state.clientId } : {}),
         ...(ctx.state.grantType !== undefined ? { grant_type: ctx.state.grantType } : {}),
         ...(outcome.tenant !== undefined ? { tenant: outcome.tenant } : {}),
@@ -101,7 +102,7 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
       throw err
     }
     audit(log, 'token.issued', {
-      client_id: ctx.state.clientId, grant_type: ctx.state.grantType, sub: outcome.sub, tenant: outcome.tenant,
+      request_id: ctx.state.requestId, client_id: ctx.state.clientId, grant_type: ctx.state.grantType, sub: outcome.sub, tenant: outcome.tenant,
     })
   }
   return token
@@ -137,7 +138,7 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
       acr,
       issuer: ctx.state.issuer,
       clientIp: ctx.state.clientIp,
-      services: deps.services(),
+      services: requestServices(deps.services(), ctx.state.requestId),
       ...(resource !== undefined ? { resource } : {}),
     }
     const decided = await grant.handle(grantRequest)
@@ -147,6 +148,25 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
     const tenant = (decided.context ?? acr).tenant
     if (typeof tenant === 'string') outcome.tenant = tenant
     ctx.body = await issue(deps, { issuer: ctx.state.issuer, client, grant: decided, grantType: grant.type, resource, acr })
+  }
+}
+
+/**
+ * The grant's services, carrying this request's id to the audit lines they write: a sign-in's
+ * `login.*` (the password grant, or any grant calling `users.authenticate`) and a refresh
+ * token's `refresh.reuse_detected`.
+ */
+function requestServices(services: GrantServices, requestId: string | undefined): GrantServices {
+  if (requestId === undefined) return services
+  // RefreshFamily calls `this.onReuse`: a per-request object on its prototype adds the request id.
+  const refreshTokens = services.refreshTokens as Partial<Pick<RefreshFamily, 'onReuse'>> & GrantServices['refreshTokens']
+  const { users } = services
+  const scoped = Object.create(refreshTokens) as typeof refreshTokens
+  scoped.onReuse = (family) => refreshTokens.onReuse?.({ ...family, request_id: requestId })
+  return {
+    ...services,
+    users: { ...users, authenticate: (login) => users.authenticate(login.requestId === undefined ? { ...login, requestId } : login) },
+    refreshTokens: scoped,
   }
 }
 

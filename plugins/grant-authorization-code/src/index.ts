@@ -363,7 +363,7 @@ export default definePlugin<AuthorizationCodeOptions>({
         if (username.length > 256 || password.length > 1024) return showLogin(ctx, pending, stored, { error: 'The username or password is incorrect.', status: 401 })
         let user: User | undefined
         try {
-          user = await users().authenticate({ username, password, context: pending.acr, client: pending.client, clientIp: ctx.state.clientIp })
+          user = await users().authenticate({ username, password, context: pending.acr, client: pending.client, clientIp: ctx.state.clientIp, ...(ctx.state.requestId !== undefined ? { requestId: ctx.state.requestId } : {}) })
         } catch (err) {
           // Brute-force limit (core throttle): a page the user can read, not an error sent to the client.
           if (isSignInThrottled(err)) return showLogin(ctx, pending, stored, { error: 'Too many failed sign-in attempts. Please wait a while and try again.', username, status: 429 })
@@ -469,10 +469,10 @@ export default definePlugin<AuthorizationCodeOptions>({
         if (!(await store().add(doneKey(loaded.stored), '1', secondsLeft(loaded.stored)))) return page(ctx, 400, 'This request has expired', 'The request was already completed.')
         const decision = params.get('decision')
         if (decision !== 'allow') {
-          audit(host.log, 'consent.denied', { sub: session.sub, client_id: pending.client.client_id }, 'consent denied')
+          audit(host.log, 'consent.denied', { sub: session.sub, client_id: pending.client.client_id, request_id: ctx.state.requestId }, 'consent denied')
           return redirectToClient(ctx, pending, { error: 'access_denied', error_description: 'the user denied the request' })
         }
-        await host.resolve('consent').grant(session.sub, pending.client.client_id, pending.scope)
+        await host.resolve('consent').grant(session.sub, pending.client.client_id, pending.scope, ctx.state.requestId)
         await issueCode(ctx, pending, session)
       })
     })
