@@ -7,6 +7,7 @@ import Koa from 'koa'
 import Router from '@koa/router'
 import { asValue } from 'awilix'
 import { parseAcrValues } from './acr.js'
+import { audit, auditSignIns, clientAuthFailure, markClientAuthFailed, requestIdFor, UserHasher } from './audit.js'
 import { ClaimsRelease } from './claims.js'
 import { ClientAuthenticator } from './client-auth.js'
 import { clientAuthService } from './client-auth-service.js'
@@ -180,7 +181,9 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   // Brute-force limits wrap whatever user service is configured, for every caller (throttle.ts);
   // registry.users stays the service the plugin provided.
   const throttled = throttleSignIns(registry.users, store, config.throttle)
-  const users = metrics ? metrics.instrumentUsers(throttled) : throttled
+  // Audit lines (login.*) for every sign-in, outside the throttle so a lock-out is seen as one (audit.ts).
+  const audited = auditSignIns(throttled, log, new UserHasher(cookieKeys[0]!))
+  const users = metrics ? metrics.instrumentUsers(audited) : audited
   registry.container.register('users', asValue(users))
   for (const warn of bootWarnings) warn()
 
@@ -192,7 +195,10 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     log.info({ keys: next.keys.map((k) => `${k.kid}:${k.alg}:${k.status}`) }, 'keys in use')
   }
   const refreshTokens = new RefreshFamily(store, config.tokens)
-  if (metrics) refreshTokens.onReuse = () => metrics.refreshReused()
+  refreshTokens.onReuse = (family) => {
+    metrics?.refreshReused()
+    audit(log, 'refresh.reuse_detected', family)
+  }
   registry.container.register({
     tokens: asValue(tokens),
     refreshTokens: asValue(refreshTokens),
@@ -213,7 +219,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
 
   const issuers = new IssuerResolver(config.issuer, trust)
   const discovery = new Discovery(registry, () => tokens.keys)
-  const clientAuth = new ClientAuthenticator(directory, store, config.throttle)
+  const clientAuth = auditClientAuth(new ClientAuthenticator(directory, store, config.throttle), clients, log)
   registry.container.register('clientAuth', asValue(clientAuthService(clientAuth)))
 
   const app = new Koa<RequestState>({ proxy: false })
@@ -225,6 +231,10 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   // Outermost: one JSON log line per request, and the only place error responses are written.
   app.use(async (ctx, next) => {
     const started = performance.now()
+    // SPEC §13: every request has an id, echoed to the caller and on every line logged for it.
+    const requestId = requestIdFor(ctx.req.headers['x-request-id'], trust.enabled && trust.trusts(ctx.req.socket.remoteAddress))
+    ctx.state.requestId = requestId
+    ctx.set('X-Request-Id', requestId)
     try {
       ctx.set('X-Content-Type-Options', 'nosniff')
       ctx.set('Referrer-Policy', 'no-referrer')
@@ -239,15 +249,20 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         if (!ctx.response.get('X-Frame-Options')) ctx.set('X-Frame-Options', 'DENY')
       }
     } catch (err) {
+      const failedClient = clientAuthFailure(err)
+      if (failedClient) audit(log, 'client.auth_failed', { ...failedClient, request_id: requestId })
       writeError(ctx, err, log)
     } finally {
+      const error = ctx.status >= 400 ? ctx.state.error ?? bodyError(ctx.body) : undefined
       log.info({
+        request_id: ctx.state.requestId,
         method: ctx.method,
         path: ctx.path.length > 200 ? `${ctx.path.slice(0, 200)}…` : ctx.path,
         status: ctx.status,
         ms: Math.round((performance.now() - started) * 100) / 100,
         ip: ctx.state.clientIp ?? ctx.req.socket.remoteAddress,
         ...(ctx.state.clientId ? { client_id: ctx.state.clientId } : {}),
+        ...(error !== undefined ? { error } : {}),
       }, 'request')
     }
   })
@@ -289,7 +304,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   })
   const token = tokenEndpoint({
     registry, clientAuth, tokens, refreshTokens, settings: config.tokens, services: () => services, users: () => users,
-    claims, resources: config.resources, scopeOwners: scopeOwners(config.resources), sessions, consent, senderConstraints: registry.senderConstraints,
+    claims, resources: config.resources, scopeOwners: scopeOwners(config.resources), sessions, consent, senderConstraints: registry.senderConstraints, log,
   })
   // Browser-based clients (the `spa` kind) call these endpoints themselves: CORS for their origins.
   // Refilled in place by a reload: the CORS middlewares keep this Set; registered clients' origins come from the directory.
@@ -459,19 +474,61 @@ function writeError(ctx: Koa.ParameterizedContext<RequestState>, err: unknown, l
   let oauth: OAuthError
   if (err instanceof OAuthError) oauth = err
   else if (err instanceof StoreUnavailableError) {
-    log.warn({ err: err.message, path: ctx.path }, 'store unavailable')
+    log.warn({ err: err.message, path: ctx.path, request_id: ctx.state.requestId }, 'store unavailable')
     oauth = new OAuthError('temporarily_unavailable', 'the service is temporarily unavailable, try again later', { status: 503 })
     ctx.set('Retry-After', '5')
   } else {
     // Anything else is a bug or a plugin failure: log it, answer without detail.
-    log.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err), path: ctx.path }, 'unhandled error')
+    log.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err), path: ctx.path, request_id: ctx.state.requestId }, 'unhandled error')
     oauth = new OAuthError('server_error', 'internal error', { status: 500 })
   }
-  if (oauth.detail) log.debug({ error: oauth.error, detail: oauth.detail, path: ctx.path }, 'request refused')
+  if (oauth.detail) log.debug({ error: oauth.error, detail: oauth.detail, path: ctx.path, request_id: ctx.state.requestId }, 'request refused')
+  ctx.state.error = oauth.error
   ctx.status = oauth.status
   ctx.set('Cache-Control', 'no-store')
   ctx.set('Pragma', 'no-cache')
   for (const [k, v] of Object.entries(oauth.headers)) ctx.set(k, v)
   ctx.type = 'application/json'
   ctx.body = oauth.toJSON()
+}
+
+/** The `error` member of a JSON error body a route wrote itself (not thrown). */
+function bodyError(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body === null || Buffer.isBuffer(body)) return undefined
+  const error = (body as { error?: unknown }).error
+  return typeof error === 'string' && error.length <= 64 ? error : undefined
+}
+
+/**
+ * `client.auth_failed` for every refused client authentication (token, introspection,
+ * revocation, plugins). The client_id is logged only when it names a registered client: an
+ * unknown "id" is attacker text and could be a secret pasted into the wrong field.
+ */
+function auditClientAuth(clientAuth: ClientAuthenticator, clients: ClientRegistry, log: Logger): ClientAuthenticator {
+  const authenticate = clientAuth.authenticate.bind(clientAuth)
+  clientAuth.authenticate = async (input) => {
+    try {
+      return await authenticate(input)
+    } catch (err) {
+      if (err instanceof OAuthError && err.error === 'invalid_client') {
+        const id = claimedClientId(input.authorization, input.params.get('client_id'))
+        markClientAuthFailed(err, { ...(id !== undefined && clients.clients.has(id) ? { client_id: id } : {}), error: err.error })
+      }
+      throw err
+    }
+  }
+  return clientAuth
+}
+
+function claimedClientId(authorization: string | undefined, bodyId: string | undefined): string | undefined {
+  if (bodyId !== undefined) return bodyId
+  if (!authorization || !/^basic /i.test(authorization)) return undefined
+  const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon < 0) return undefined
+  try {
+    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '))
+  } catch {
+    return undefined
+  }
 }

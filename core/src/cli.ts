@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { createServer, type GrantdServer } from './app.js'
 import { testClockFromEnv } from './key-store.js'
 import { createLogger } from './logger.js'
@@ -47,6 +49,16 @@ function applyEnv(config: ServerConfig): void {
   }
 }
 
+/** Whether the config file is this install's `examples/quickstart.json` (its demo secret may be printed). */
+function isQuickstart(file: string | undefined): boolean {
+  if (file === undefined) return false
+  try {
+    return realpathSync(resolve(file)) === realpathSync(fileURLToPath(new URL('../../examples/quickstart.json', import.meta.url)))
+  } catch {
+    return false
+  }
+}
+
 async function start(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, workers: { type: 'string' } } })
   const config = await readConfig(values.config)
@@ -69,7 +81,9 @@ async function start(args: string[]): Promise<void> {
     // one of several workers: the first one printed the hint
   } else if (svc) {
     const scope = svc.scope.split(' ').filter(Boolean)[0] ?? ''
-    process.stderr.write(`grantd listening on ${bound.url}\ntry: curl -s -u ${svc.client_id}:${svc.client_secret} -d grant_type=client_credentials -d scope=${scope} ${bound.url}/connect/token\n`)
+    // SPEC §13: no log line holds a secret; only the quickstart's demo secret is shown.
+    const secret = isQuickstart(values.config ?? process.env.GRANTD_CONFIG) ? svc.client_secret : '<client_secret>'
+    process.stderr.write(`grantd listening on ${bound.url}\ntry: curl -s -u ${svc.client_id}:${secret} -d grant_type=client_credentials -d scope=${scope} ${bound.url}/connect/token\n`)
   } else {
     process.stderr.write(`grantd listening on ${bound.url}\n`)
   }

@@ -20,3 +20,4 @@ export { isSignInThrottled, SIGN_IN_THROTTLED, type ThrottleSettings } from './t
 export { checkResourceIndicator } from './resources.js'
 export { normalizeUsername } from './throttle.js'
 export { isNonPublicAddress, nonPublicTarget } from './network-guard.js'
+export { audit, type AuditEvent, type AuditFields } from './audit.js'

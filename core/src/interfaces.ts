@@ -145,6 +145,8 @@ export interface PasswordLogin {
   client: Client
   /** The signing-in client's address (`ctx.state.clientIp`), for per-address brute-force limits. */
   clientIp?: string
+  /** The request's id (`ctx.state.requestId`, or {@link GrantRequest}'s), for the audit lines of the sign-in. */
+  requestId?: string
 }
 
 /** An identity an external OIDC provider vouched for, handed to {@link UserService.authenticateExternal}. */
@@ -521,6 +523,13 @@ export interface RequestState {
   clientId?: string
   /** The token request's grant type, once the grant is selected (metrics). */
   grantType?: string
+  /** This request's id (X-Request-Id from a trusted proxy, else generated); echoed as X-Request-Id. */
+  requestId?: string
+  /**
+   * The OAuth error code of a refused request, for its request log line. Error responses the core
+   * writes set it; a route answering with an HTML error page sets it itself (e.g. `access_denied`).
+   */
+  error?: string
 }
 
 /** The Koa context a plugin route receives; `ctx.state` is {@link RequestState}. */
@@ -749,7 +758,7 @@ export interface SessionService {
    * End a session: delete it, revoke the tokens of its grants made without `offline_access`,
    * send back-channel logout tokens. `undefined` when no such session is live.
    */
-  end(sid: string): Promise<EndedSession | undefined>
+  end(sid: string, requestId?: string): Promise<EndedSession | undefined>
   /** Every live session of a user. */
   listBySubject(sub: string): Promise<Session[]>
   /** Client ids that got tokens in the session. */
@@ -763,9 +772,9 @@ export interface ConsentService {
   /** Whether the user already approved every one of `scope` for the client. */
   covers(sub: string, clientId: string, scope: readonly string[]): Promise<boolean>
   /** Remember an approval (adds to what was approved before). */
-  grant(sub: string, clientId: string, scope: readonly string[]): Promise<void>
+  grant(sub: string, clientId: string, scope: readonly string[], requestId?: string): Promise<void>
   /** Forget the approval and revoke every refresh token the client holds for the user. */
-  revoke(sub: string, clientId: string): Promise<void>
+  revoke(sub: string, clientId: string, requestId?: string): Promise<void>
 }
 
 /** Named services plugins can resolve from the host (the awilix container's cradle). */

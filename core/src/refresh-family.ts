@@ -32,7 +32,7 @@ export class RefreshFamily implements RefreshTokens {
   /** A revoked family is remembered as long as any of its tokens could still be presented. */
   private readonly revocationTtl: number
   /** Called when a rotated-out token comes back and its family is revoked (metrics). */
-  onReuse?: () => void
+  onReuse?: (family: { client_id: string; sub: string; tenant?: string; request_id?: string }) => void
 
   constructor(private readonly store: Store, private readonly settings: TokenSettings) {
     this.revocationTtl = Math.max(settings.refreshTokenTtl, settings.accessTokenTtl, 1)
@@ -82,7 +82,8 @@ export class RefreshFamily implements RefreshTokens {
       if (check) await check(tombstone.record)
       return tombstone.record
     }
-    this.onReuse?.()
+    const tenant = tombstone.record.context?.tenant
+    this.onReuse?.({ client_id: tombstone.record.client_id, sub: tombstone.record.sub, ...(typeof tenant === 'string' ? { tenant } : {}) })
     await this.revokeFamily(family)
     return undefined
   }

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto'
 import { parseAcrValues } from './acr.js'
 import { pick, type ClaimsRelease } from './claims.js'
 import { CLIENT_AUTH_PARAMS, type ClientAuthenticator } from './client-auth.js'
-import { OAuthError } from './errors.js'
+import { audit } from './audit.js'
+import { OAuthError, StoreUnavailableError } from './errors.js'
 import { readForm, type FormParams } from './form-body.js'
 import type {
-  AcrContext, Client, Grant, GrantRequest, GrantServices, JsonObject, ResourceDefinition, RouteContext, TokenSettings, User, UserService,
+  AcrContext, Client, Grant, GrantRequest, GrantServices, JsonObject, Logger, ResourceDefinition, RouteContext, TokenSettings, User, UserService,
 } from './interfaces.js'
 import type { PluginRegistry } from './plugin-loader.js'
 import type { RefreshFamily } from './refresh-family.js'
@@ -36,6 +37,8 @@ export interface TokenEndpointDeps {
   consent: ConsentStore
   /** The plugins' sender-constraint hooks (RFC 9449 DPoP): proof checked before the grant decides, binding issued with the tokens. */
   senderConstraints?: SenderConstraints
+  /** Audit lines `token.issued` / `token.refused` (SPEC §13); none without it. */
+  log?: Logger
 }
 
 /** Parameters the core itself reads; everything else must be declared by the grant. */
@@ -83,7 +86,31 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
     return grant
   }
 
-  return async function token(ctx: RouteContext): Promise<void> {
+  /** SPEC §13: one audit line per token request, `token.issued` or `token.refused` with its error code. */
+  const log = deps.log
+  async function token(ctx: RouteContext): Promise<void> {
+    if (!log) return handle(ctx, {})
+    const outcome: Outcome = {}
+    try {
+      await handle(ctx, outcome)
+    } catch (err) {
+      const error = err instanceof OAuthError ? err.error : err instanceof StoreUnavailableError ? 'temporarily_unavailable' : 'server_error'
+      audit(log, 'token.refused', {
+        request_id: ctx.state.requestId,
+        ...(ctx.state.clientId !== undefined ? { client_id: ctx.state.clientId } : {}),
+        ...(ctx.state.grantType !== undefined ? { grant_type: ctx.state.grantType } : {}),
+        ...(outcome.tenant !== undefined ? { tenant: outcome.tenant } : {}),
+        error,
+      })
+      throw err
+    }
+    audit(log, 'token.issued', {
+      request_id: ctx.state.requestId, client_id: ctx.state.clientId, grant_type: ctx.state.grantType, sub: outcome.sub, tenant: outcome.tenant,
+    })
+  }
+  return token
+
+  async function handle(ctx: RouteContext, outcome: Outcome): Promise<void> {
     ctx.set('Cache-Control', 'no-store')
     ctx.set('Pragma', 'no-cache')
     const params = await parse(ctx)
@@ -101,13 +128,14 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
     const requestedScope = parseScope(params.get('scope'))
     if (requestedScope && !isSubset(requestedScope, client.scopes)) throw new OAuthError('invalid_scope', 'requested scope is not allowed for this client')
     const acr = grant.acrValues ? parseAcrValues(params.get('acr_values'), registry.acr) : { raw: [] }
+    if (typeof acr.tenant === 'string') outcome.tenant = acr.tenant
     // RFC 8707 §2: one resource per token request here (repeats were refused above); checked before the grant spends anything.
     const resource = params.get('resource')
     if (resource !== undefined) checkResourceIndicator(client, resource, deps.resources)
     // RFC 9449 §5: the proof is checked before the grant spends a code or a refresh token; a bound refresh
     // token then redeems only with the same key (the guard runs before it is spent).
     const binding = await deps.senderConstraints?.atTokenEndpoint({ ctx, client, grantType: grant.type, url: `${ctx.state.issuer}${ctx.path}` })
-    const services = deps.services()
+    const services = requestServices(deps.services(), ctx.state.requestId)
     const guarded = deps.senderConstraints ? { ...services, refreshTokens: deps.senderConstraints.guardRefreshTokens(services.refreshTokens, binding) } : services
 
     const grantRequest: GrantRequest = {
@@ -124,8 +152,36 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
     const decided = await grant.handle(grantRequest)
     // A result starts as a failure: a handler that decides nothing grants nothing.
     if (!decided) throw new OAuthError('invalid_grant', 'the grant was not accepted')
+    if (decided.subject !== undefined) outcome.sub = decided.subject
+    const tenant = (decided.context ?? acr).tenant
+    if (typeof tenant === 'string') outcome.tenant = tenant
     ctx.body = await issue(deps, { issuer: ctx.state.issuer, client, grant: decided, grantType: grant.type, resource, acr, binding })
   }
+}
+
+/**
+ * The grant's services, carrying this request's id to the audit lines they write: a sign-in's
+ * `login.*` (the password grant, or any grant calling `users.authenticate`) and a refresh
+ * token's `refresh.reuse_detected`.
+ */
+function requestServices(services: GrantServices, requestId: string | undefined): GrantServices {
+  if (requestId === undefined) return services
+  // RefreshFamily calls `this.onReuse`: a per-request object on its prototype adds the request id.
+  const refreshTokens = services.refreshTokens as Partial<Pick<RefreshFamily, 'onReuse'>> & GrantServices['refreshTokens']
+  const { users } = services
+  const scoped = Object.create(refreshTokens) as typeof refreshTokens
+  scoped.onReuse = (family) => refreshTokens.onReuse?.({ ...family, request_id: requestId })
+  return {
+    ...services,
+    users: { ...users, authenticate: (login) => users.authenticate(login.requestId === undefined ? { ...login, requestId } : login) },
+    refreshTokens: scoped,
+  }
+}
+
+/** What the audit line of a token request may name, filled in as the request goes. */
+interface Outcome {
+  sub?: string
+  tenant?: string
 }
 
 interface IssueInput {

@@ -92,11 +92,13 @@ t.test('grantd start: JSON log lines, --port, and a curl hint that works', async
   const hint = /try: curl -s -u (\S+):(\S+) -d grant_type=client_credentials -d scope=(\S+) (\S+)\n/.exec(child.output())
   t.ok(hint, `prints a curl hint: ${child.output()}`)
   t.equal(hint?.[1], 'svc', 'the hint names a client_secret_basic client with a plain secret')
+  t.equal(hint?.[2], '<client_secret>', 'not the quickstart: the secret is a placeholder (SPEC §13)')
+  t.notMatch(child.output(), /svc-secret/, 'no line holds the secret')
   t.equal(hint?.[4], `${child.url}/connect/token`)
-  // Do what the hint says (curl -u is plain Basic).
+  // Do what the hint says (curl -u is plain Basic), with the operator's secret in place of the placeholder.
   const res = await fetch(hint![4]!, {
     method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${hint![1]}:${hint![2]}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { authorization: `Basic ${Buffer.from(`${hint![1]}:svc-secret`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
     body: `grant_type=client_credentials&scope=${hint![3]}`,
   })
   t.equal(res.status, 200)

@@ -91,6 +91,17 @@ t.test('request logs are JSON lines without secrets, passwords, assertions or to
   // startCli polls /healthz until the server is up; those lines are not ours.
   t.equal(parsed.filter((l) => l.msg === 'request' && l.path !== '/healthz').length, requests, 'one line per request')
   t.ok(parsed.some((l) => l.level === 20), 'debug lines were written too')
+  // SPEC §13: request ids on every request line, error codes on error lines, the audit events of this traffic.
+  for (const l of parsed.filter((x) => x.msg === 'request')) {
+    t.type(l.request_id, 'string', `request_id on ${String(l.path)}`)
+    if (typeof l.status === 'number' && l.status >= 400) t.type(l.error, 'string', `error code on a ${l.status} line`)
+  }
+  for (const event of ['token.issued', 'token.refused', 'login.succeeded', 'login.failed', 'client.auth_failed', 'refresh.reuse_detected']) {
+    const line = parsed.find((l) => l.event === event)
+    t.ok(line, `an ${event} line`)
+    t.type(line?.request_id, 'string', `${event} carries the request id`)
+  }
+  t.ok(parsed.filter((l) => typeof l.event === 'string' && l.event.startsWith('login.')).every((l) => typeof l.user === 'string' && l.user !== 'alice'), 'login lines name the user by a keyed hash')
 
   for (const secret of new Set(secrets)) {
     const parts = secret.includes('.') ? secret.split('.').filter((p) => p.length >= 16).slice(1) : [secret]

@@ -28,7 +28,7 @@ export default definePlugin({
       ctx.body = { ended: ended !== undefined, clients: ended?.clients.map((c) => c.client_id) ?? [] }
     })
     host.route('post', '/test/consent/revoke', async (ctx) => {
-      await host.resolve('consent').revoke(String(ctx.query.sub ?? ''), String(ctx.query.client ?? ''))
+      await host.resolve('consent').revoke(String(ctx.query.sub ?? ''), String(ctx.query.client ?? ''), ctx.state.requestId)
       ctx.body = { revoked: true }
     })
   },

@@ -157,18 +157,18 @@ export function endSessionEndpoint(deps: EndSessionDeps): (ctx: RouteContext) =>
         throw new Refused(403, 'Sign-out blocked', 'This sign-out form was not submitted from the page it was shown on.')
       }
       if (params.get('logout') !== 'yes') return finish(ctx, request, undefined, true)
-      return finish(ctx, request, await sessions.end(current.sid))
+      return finish(ctx, request, await sessions.end(current.sid, ctx.state.requestId))
     }
 
     const request = await validate(ctx, params, true)
     if (request.client) ctx.state.clientId = request.client.client_id
     const hint = request.hint
     if (hint) {
-      if (current && current.sub === hint.sub) return finish(ctx, request, await sessions.end(current.sid))
+      if (current && current.sub === hint.sub) return finish(ctx, request, await sessions.end(current.sid, ctx.state.requestId))
       if (!current) {
         // A cross-site POST carries no cookie (SameSite=Lax): the hint's sid names the session.
         const named = hint.sid !== undefined ? await sessions.get(hint.sid) : undefined
-        return finish(ctx, request, named && named.sub === hint.sub ? await sessions.end(named.sid) : undefined)
+        return finish(ctx, request, named && named.sub === hint.sub ? await sessions.end(named.sid, ctx.state.requestId) : undefined)
       }
       return confirm(ctx, current, request)
     }

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto'
 import type { Client, ClientDirectory, ConsentService, EndedSession, Logger, RouteContext, Session, SessionInit, SessionService, Store } from '../interfaces.js'
+import { audit } from '../audit.js'
 import { secretKey } from '../tokens.js'
 import type { BackChannelLogout } from './back-channel.js'
 import { SessionCookie } from './session-cookie.js'
@@ -104,7 +105,7 @@ export class SessionManager implements SessionService {
     return record ? publicView(record) : undefined
   }
 
-  async end(sid: string): Promise<EndedSession | undefined> {
+  async end(sid: string, requestId?: string): Promise<EndedSession | undefined> {
     if (typeof sid !== 'string' || sid.length > 64) return undefined
     // Consume: of two concurrent logouts of one session exactly one revokes and notifies.
     const raw = await this.store.consume(this.key(sid))
@@ -123,7 +124,7 @@ export class SessionManager implements SessionService {
     for (const family of families) await this.store.revokeFamily(family, this.revocationTtl)
     const clientIds = [...new Set(participants.map((p) => String(p.client_id)))]
     const clients = (await Promise.all(clientIds.map((id) => this.clients.find(id)))).filter((c): c is Client => c !== undefined)
-    this.log.info({ event: 'session.ended', sub: session.sub, sid, client_ids: clientIds, revoked_grants: families.size }, 'session ended')
+    audit(this.log, 'session.ended', { sub: session.sub, ...(typeof session.tenant === 'string' ? { tenant: session.tenant } : {}), sid, client_ids: clientIds, revoked_grants: families.size, request_id: requestId }, 'session ended')
     const notified = this.backChannel.notify(session, clients)
     return { session, clients, notified }
   }
@@ -198,17 +199,17 @@ export class ConsentStore implements ConsentService {
     return granted.size > 0 && scope.every((s) => granted.has(s))
   }
 
-  async grant(sub: string, clientId: string, scope: readonly string[]): Promise<void> {
+  async grant(sub: string, clientId: string, scope: readonly string[], requestId?: string): Promise<void> {
     const merged = [...new Set([...(await this.scopes(sub, clientId)), ...scope])]
     await this.store.put(this.key(sub, clientId), JSON.stringify({ scope: merged, at: Math.floor(Date.now() / 1000) }), CONSENT_TTL)
-    this.log.info({ event: 'consent.granted', sub, client_id: clientId, scope: merged.join(' ') }, 'consent granted')
+    audit(this.log, 'consent.granted', { sub, client_id: clientId, scope: merged.join(' '), request_id: requestId }, 'consent granted')
   }
 
-  async revoke(sub: string, clientId: string): Promise<void> {
+  async revoke(sub: string, clientId: string, requestId?: string): Promise<void> {
     await this.store.delete(this.key(sub, clientId))
     const grants = await this.lists.take(this.grantsKey(sub, clientId))
     for (const g of grants) await this.store.revokeFamily(g.id, this.revocationTtl)
-    this.log.info({ event: 'consent.revoked', sub, client_id: clientId, revoked_grants: grants.length }, 'consent revoked')
+    audit(this.log, 'consent.revoked', { sub, client_id: clientId, revoked_grants: grants.length, request_id: requestId }, 'consent revoked')
   }
 
   /** The token endpoint issued a refresh token of family `grantId` to the client for the user. */

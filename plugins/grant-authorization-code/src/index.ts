@@ -1,5 +1,5 @@
 import {
-  definePlugin, isSignInThrottled, OAuthError, option, readForm, secretKey, StoreUnavailableError,
+  audit, definePlugin, isSignInThrottled, OAuthError, option, readForm, secretKey, StoreUnavailableError,
   type AcrContext, type AuthorizationService, type Client, type FormParams, type InteractionHandler, type PendingAuthorization,
   type PluginHost, type RouteContext, type Session, type User,
 } from '@grantd/core'
@@ -86,7 +86,9 @@ export default definePlugin<AuthorizationCodeOptions>({
 
     /* --------------------------------------------------------- responses */
 
-    function page(ctx: RouteContext, status: number, title: string, message: string): void {
+    function page(ctx: RouteContext, status: number, title: string, message: string, error?: string): void {
+      // The request log line names the OAuth error code of an error page (SPEC §13).
+      ctx.state.error = error ?? (status === 503 ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : status === 403 ? 'access_denied' : 'invalid_request')
       setPageHeaders(ctx)
       ctx.status = status
       ctx.body = errorPage(title, message)
@@ -95,6 +97,7 @@ export default definePlugin<AuthorizationCodeOptions>({
     /** RFC 6749 §4.1.2 / §4.1.2.1 with RFC 9207 `iss` on every response. */
     function redirectToClient(ctx: RouteContext, target: { redirectUri: string; state?: string | undefined; issuer: string }, params: Record<string, string>): void {
       const url = new URL(target.redirectUri)
+      if (params.error !== undefined) ctx.state.error = params.error
       for (const [k, v] of Object.entries(params)) url.searchParams.append(k, v)
       if (target.state !== undefined) url.searchParams.append('state', target.state)
       url.searchParams.append('iss', target.issuer)
@@ -118,7 +121,7 @@ export default definePlugin<AuthorizationCodeOptions>({
         }
         if (err instanceof OAuthError) {
           if (target) return redirectToClient(ctx, target, { error: err.error, error_description: err.message })
-          return page(ctx, err.status >= 500 ? err.status : 400, 'Sign-in failed', err.message)
+          return page(ctx, err.status >= 500 ? err.status : 400, 'Sign-in failed', err.message, err.error)
         }
         host.log.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'sign-in failed')
         page(ctx, 500, 'Sign-in failed', 'Something went wrong while signing you in.')
@@ -239,6 +242,8 @@ export default definePlugin<AuthorizationCodeOptions>({
     /* ---------------------------------------------------------- login page */
 
     async function showLogin(ctx: RouteContext, pending: PendingAuthorization, stored: CarriedRequest, view: { error?: string; username?: string; status?: number } = {}): Promise<void> {
+      // A refused sign-in's request log line carries an error code (SPEC §13): the page is not an OAuth response.
+      if (view.status !== undefined && view.status >= 400) ctx.state.error = view.status === 400 ? 'invalid_request' : 'access_denied'
       const existing = readCookie(ctx, BROWSER_COOKIE)
       const browser = existing !== undefined && COOKIE_VALUE.test(existing) ? existing : newCookieValue()
       setCookie(ctx, BROWSER_COOKIE, browser, { path: pathBelowIssuer(pending.issuer, '/connect'), maxAge: loginTtl })
@@ -392,7 +397,7 @@ export default definePlugin<AuthorizationCodeOptions>({
         if (username.length > 256 || password.length > 1024) return showLogin(ctx, pending, stored, { error: 'The username or password is incorrect.', status: 401 })
         let user: User | undefined
         try {
-          user = await users().authenticate({ username, password, context: pending.acr, client: pending.client, clientIp: ctx.state.clientIp })
+          user = await users().authenticate({ username, password, context: pending.acr, client: pending.client, clientIp: ctx.state.clientIp, ...(ctx.state.requestId !== undefined ? { requestId: ctx.state.requestId } : {}) })
         } catch (err) {
           // Brute-force limit (core throttle): a page the user can read, not an error sent to the client.
           if (isSignInThrottled(err)) return showLogin(ctx, pending, stored, { error: 'Too many failed sign-in attempts. Please wait a while and try again.', username, status: 429 })
@@ -498,10 +503,10 @@ export default definePlugin<AuthorizationCodeOptions>({
         if (!(await store().add(doneKey(loaded.stored), '1', secondsLeft(loaded.stored)))) return page(ctx, 400, 'This request has expired', 'The request was already completed.')
         const decision = params.get('decision')
         if (decision !== 'allow') {
-          host.log.info({ event: 'consent.denied', sub: session.sub, client_id: pending.client.client_id }, 'consent denied')
+          audit(host.log, 'consent.denied', { sub: session.sub, client_id: pending.client.client_id, request_id: ctx.state.requestId }, 'consent denied')
           return redirectToClient(ctx, pending, { error: 'access_denied', error_description: 'the user denied the request' })
         }
-        await host.resolve('consent').grant(session.sub, pending.client.client_id, pending.scope)
+        await host.resolve('consent').grant(session.sub, pending.client.client_id, pending.scope, ctx.state.requestId)
         await issueCode(ctx, pending, session)
       })
     })
