@@ -215,7 +215,7 @@ const perRound = (a: string, b: string): number[] => {
 }
 /** p99 latency of a over b (median of rounds): the target is at most half of oidc-provider's. */
 const p99Ratio = (a: string, b: string): number | undefined => (summary[a] && summary[b] ? round(summary[a]!.medianP99Ms / summary[b]!.medianP99Ms) : undefined)
-// grantd signs through node:crypto (core/src/jws.ts): the ceiling is that signer's, not jose's.
+// grantd signs through node:crypto (core/src/tokens/jws.ts): the ceiling is that signer's, not jose's.
 const signing = sign?.results['node:crypto.sign+KeyObject']
 const ceiling = signing?.inFlight32
 /**

@@ -12,12 +12,12 @@ import { fileURLToPath } from 'node:url'
 import { Writable } from 'node:stream'
 import { CompactSign, SignJWT, generateKeyPair } from 'jose'
 import { pino } from 'pino'
-import { createLogger } from '../core/dist/logger.js'
-import { parseForm } from '../core/dist/form-body.js'
-import { isSubset, parseScope } from '../core/dist/scope.js'
-import { JwsSigner } from '../core/dist/jws.js'
-import { KeySet } from '../core/dist/keys.js'
-import { TokenService } from '../core/dist/tokens.js'
+import { createLogger } from '../core/dist/ops/logger.js'
+import { parseForm } from '../core/dist/http/form-body.js'
+import { isSubset, parseScope } from '../core/dist/tokens/scope.js'
+import { JwsSigner } from '../core/dist/tokens/jws.js'
+import { KeySet } from '../core/dist/tokens/keys.js'
+import { TokenService } from '../core/dist/tokens/tokens.js'
 import type { Client, Store } from '../core/dist/interfaces.js'
 import { hasTaskset } from './lib/machine.js'
 import { isoDate, round } from './lib/stats.js'
@@ -81,7 +81,7 @@ const allowed = new Set(['api'])
 measure('scope parse + subset check', 200_000, () => isSubset(parseScope('api')!, allowed))
 measure('randomUUID (jti)', 200_000, () => randomUUID())
 
-// Signing: jose's entry points (how grantd signed before core/src/jws.ts), and node:crypto (now).
+// Signing: jose's entry points (how grantd signed before core/src/tokens/jws.ts), and node:crypto (now).
 const { privateKey } = await generateKeyPair('ES256')
 const keyObject = KeyObject.from(privateKey)
 const header = { alg: 'ES256', kid: 'bench-key', typ: 'at+jwt' }

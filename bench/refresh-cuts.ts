@@ -1,6 +1,6 @@
 /**
  * `npm run --workspace bench refresh-cuts`: CPU per call of the refresh path's own pieces
- * (core/src/refresh-family.ts on the memory store, the client-auth counter reads), each
+ * (core/src/tokens/refresh-family.ts on the memory store, the client-auth counter reads), each
  * next to the alternative it replaced, in one process pinned to the server CPU. Writes
  * bench/results/<date>-refresh-cuts.json. The figures behind the refresh-path changes.
  */
@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { RefreshFamily } from '../core/dist/refresh-family.js'
-import { FailureCounter } from '../core/dist/throttle.js'
+import { RefreshFamily } from '../core/dist/tokens/refresh-family.js'
+import { FailureCounter } from '../core/dist/ops/throttle.js'
 import type { Client, RefreshTokenRecord, TokenSettings } from '../core/dist/interfaces.js'
 import { MemoryStore } from '../adapters/store-memory/dist/index.js'
 import { RedisStore, connect, parseOptions } from '../adapters/store-redis/dist/index.js'

@@ -28,7 +28,7 @@ const variants: Record<string, Signer> = {
   'SignJWT+CryptoKey': () => new SignJWT(claims()).setProtectedHeader(header).sign(privateKey),
   'CompactSign+CryptoKey': () => new CompactSign(encoder.encode(JSON.stringify(claims()))).setProtectedHeader(header).sign(privateKey),
   'SignJWT+KeyObject': ((key) => () => new SignJWT(claims()).setProtectedHeader(header).sign(key))(KeyObject.from(privateKey)),
-  // The node:crypto floor, as core/src/jws.ts signs: synchronous crypto.sign on a KeyObject, header encoded once.
+  // The node:crypto floor, as core/src/tokens/jws.ts signs: synchronous crypto.sign on a KeyObject, header encoded once.
   'node:crypto.sign+KeyObject': ((key, encodedHeader) => async () => {
     const input = `${encodedHeader}.${Buffer.from(JSON.stringify(claims())).toString('base64url')}`
     return `${input}.${nodeSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`

@@ -2,7 +2,7 @@
  * The node:crypto signing floor: the floor's Koa app plus one ES256 signature of an RFC
  * 9068-shaped token made directly with node:crypto (`crypto.sign` on a KeyObject made once,
  * `dsaEncoding: 'ieee-p1363'`, the header encoded once), the cheapest way Node signs a JWT.
- * grantd signs the same way since core/src/jws.ts; its distance to this target is the cost
+ * grantd signs the same way since core/src/tokens/jws.ts; its distance to this target is the cost
  * of everything grantd does besides HTTP and one signature.
  * Input: PORT, BENCH_JWK (a private ES256 JWK as JSON).
  */

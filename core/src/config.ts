@@ -4,11 +4,11 @@ import { pathToFileURL } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import type { JSONWebKeySet } from 'jose'
 import { ConfigError } from './errors.js'
-import { boolean as bool, fail, integer as int, object as obj, only, string as str, stringArray as strArray, typeName, url } from './options.js'
+import { boolean as bool, fail, integer as int, object as obj, only, string as str, stringArray as strArray, typeName, url } from './host/options.js'
 import type { ClientAuthMethod, ResourceDefinition, ScopeDefinition, SigningAlg } from './interfaces.js'
-import { SIGNING_ALGS } from './keys.js'
-import { validateResources, validateScopes, validateTenantClaim } from './scopes-config.js'
-import { DEFAULT_THROTTLE, type ThrottleSettings } from './throttle.js'
+import { SIGNING_ALGS } from './tokens/keys.js'
+import { validateResources, validateScopes, validateTenantClaim } from './tokens/scopes-config.js'
+import { DEFAULT_THROTTLE, type ThrottleSettings } from './ops/throttle.js'
 
 /** One `plugins[]` / `store` / `users` entry: a module specifier and its options. */
 export interface PluginRef {

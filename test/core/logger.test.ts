@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
-import { createLogger } from '../../core/src/logger.js'
+import { createLogger } from '../../core/src/ops/logger.js'
 
 /** A sink that keeps every written line, with the timestamp removed so two loggers compare. */
 function sink(): { stream: Writable; lines: string[] } {

@@ -17,7 +17,7 @@ export interface Finding {
 
 const STACK = /\n\s+at [^\n]+:\d+:\d+|node_modules|\/work\/|\bTypeError\b|\bReferenceError\b/
 
-/** Answers to requests Node's HTTP parser refused before Koa saw them (core/src/app.ts answerUnparseable, or Node's bare status line). */
+/** Answers to requests Node's HTTP parser refused before Koa saw them (core/src/server/lifecycle.ts answerUnparseable, or Node's bare status line). */
 function fromHttpParser(answer: RawAnswer): boolean {
   if (![400, 408, 413, 414, 431, 505].includes(answer.status)) return false
   if (answer.body.length === 0) return !answer.headers.has('x-content-type-options')

@@ -1,10 +1,10 @@
 /**
- * The store keys' schedule (core/src/key-store.ts), pure logic: when a successor is made,
+ * The store keys' schedule (core/src/tokens/key-store.ts), pure logic: when a successor is made,
  * when it signs, when a retired key goes. The black-box test (store-keys.test.ts) runs the
  * same rules through two processes; these cover the edges it cannot wait for.
  */
 import t from 'tap'
-import { plan, publishAheadMs, statusAt } from '../../core/src/key-store.js'
+import { plan, publishAheadMs, statusAt } from '../../core/src/tokens/key-store.js'
 
 const DAY = 86_400_000
 const settings = { rotateDays: 30, algs: ['ES256' as const] }

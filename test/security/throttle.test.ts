@@ -1,5 +1,5 @@
 /**
- * Brute-force throttling (core/src/throttle.ts): failed password sign-ins are counted per
+ * Brute-force throttling (core/src/ops/throttle.ts): failed password sign-ins are counted per
  * account and per client address in the store, through the password grant and the login
  * form alike. Bursts, tenants and Unicode spellings: throttle-account.test.ts.
  */

@@ -1,5 +1,5 @@
 /**
- * grantd signs through node:crypto (core/src/jws.ts), not jose. Every alg it offers must
+ * grantd signs through node:crypto (core/src/tokens/jws.ts), not jose. Every alg it offers must
  * give tokens that the ecosystem accepts: jose, and a verifier that shares no code with it
  * (jsonwebtoken, with jwks-rsa reading the server's JWKS). jsonwebtoken has no EdDSA, so
  * EdDSA tokens are checked with WebCrypto's Ed25519 directly instead.
@@ -16,7 +16,7 @@ import jwt from 'jsonwebtoken'
 import { JwksClient } from 'jwks-rsa'
 import { CompactSign, compactVerify, createRemoteJWKSet, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose'
 import { generatePrivateJwk, KeySet, type SigningAlg } from '@grantd/core'
-import { JwsSigner } from '../../core/src/jws.js'
+import { JwsSigner } from '../../core/src/tokens/jws.js'
 import { ALICE, baseConfig, loginForCode, redeem, startFlowServer, WEB_REDIRECT } from '../authorization-code/flow.js'
 import { basic, postForm } from '../helpers/server.js'
 

@@ -1,6 +1,6 @@
 /** HTTP Basic client credentials, RFC 6749 §2.3.1: form-decode each half after base64. */
 import t from 'tap'
-import { parseBasic } from '../../core/src/client-auth.js'
+import { parseBasic } from '../../core/src/clients/client-auth.js'
 
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64')
 const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+')

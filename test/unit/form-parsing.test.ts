@@ -1,7 +1,7 @@
 /** application/x-www-form-urlencoded bodies (SPEC §5, §9): duplicates, bounds, NUL, odd escapes, content type. */
 import t from 'tap'
 import { parseForm } from '@grantd/core'
-import { isFormContentType, MAX_PARAM_LENGTH } from '../../core/src/form-body.js'
+import { isFormContentType, MAX_PARAM_LENGTH } from '../../core/src/http/form-body.js'
 
 t.test('values decode per WHATWG urlencoded parsing', async (t) => {
   const form = parseForm('grant_type=client_credentials&scope=a+b%20c&client_id=a%20b%3Ac%2Bd%25e%2F%C3%A9&empty=&bare')

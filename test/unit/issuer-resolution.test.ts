@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import type { IncomingMessage } from 'node:http'
-import { IssuerResolver, ProxyTrust } from '../../core/src/issuer.js'
+import { IssuerResolver, ProxyTrust } from '../../core/src/http/issuer.js'
 
 function req(peer: string, headers: Record<string, string | string[]>, encrypted = false): IncomingMessage {
   return { socket: { remoteAddress: peer, encrypted }, headers } as unknown as IncomingMessage

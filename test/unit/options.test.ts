@@ -1,4 +1,4 @@
-/** The option reader every plugin and the config loader use (core/src/options.ts): key-path errors. */
+/** The option reader every plugin and the config loader use (core/src/host/options.ts): key-path errors. */
 import t from 'tap'
 import { ConfigError, option } from '@grantd/core'
 

@@ -1,7 +1,7 @@
 /** SPEC §3 client secrets: `$scrypt$` hashes and clear secrets, both checked in constant time. */
 import t from 'tap'
 import { hashSecret, SecretVerifier } from '@grantd/core'
-import { isHashedSecret, parseHashedSecret } from '../../core/src/client-secret.js'
+import { isHashedSecret, parseHashedSecret } from '../../core/src/clients/client-secret.js'
 
 const LN = 10 // the cheapest cost the verifier accepts: keeps the test fast
 

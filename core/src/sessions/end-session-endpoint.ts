@@ -1,7 +1,7 @@
 import { OAuthError, StoreUnavailableError } from '../errors.js'
-import { parseForm, readForm, type FormParams } from '../form-body.js'
+import { parseForm, readForm, type FormParams } from '../http/form-body.js'
 import type { Client, ClientDirectory, EndedSession, Logger, RouteContext, Session } from '../interfaces.js'
-import type { TokenService } from '../tokens.js'
+import type { TokenService } from '../tokens/tokens.js'
 import { confirmLogoutPage, errorPage, setPageHeaders, signedOutPage } from './pages.js'
 import type { SessionManager } from './session-service.js'
 

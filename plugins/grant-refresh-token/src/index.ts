@@ -18,7 +18,7 @@ function contextOf(record: RefreshTokenRecord): AcrContext {
 
 /**
  * RFC 6749 §6 `refresh_token` grant. The core keeps the families (rotation, reuse
- * detection, revocation: core/src/refresh-family.ts); this grant decides what a refresh
+ * detection, revocation: core/src/tokens/refresh-family.ts); this grant decides what a refresh
  * yields: the original subject, the original or a narrower scope, the same grant id (so
  * a new refresh token joins the family and access tokens carry its `gid`), and a new ID
  * token that still names the original authentication (OIDC Core §12.2).

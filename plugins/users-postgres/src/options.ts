@@ -57,7 +57,7 @@ export function parseOptions(raw: unknown): PostgresUsersOptions {
       idleTimeoutMs: integer(pool.idleTimeoutMs, 'pool.idleTimeoutMs', 0, 3_600_000, 30_000),
     },
     queryTimeoutMs: integer(o.queryTimeoutMs, 'queryTimeoutMs', 50, 600_000, 2000),
-    // core/src/client-secret.ts accepts ln 10..20.
+    // core/src/clients/client-secret.ts accepts ln 10..20.
     hashCost: integer(o.hashCost, 'hashCost', 10, 20, 15),
   }
 }
