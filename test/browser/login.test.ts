@@ -1,11 +1,11 @@
 import t from 'tap'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
-import { chromium } from 'playwright-core'
+import { CHROMIUM, openPage } from '../helpers/chromium.js'
 import { postForm } from '../helpers/server.js'
 import { baseConfig, pkcePair, startFlowServer, WEB_AUTH } from '../authorization-code/flow.js'
 
@@ -15,7 +15,6 @@ import { baseConfig, pkcePair, startFlowServer, WEB_AUTH } from '../authorizatio
  * tiny local callback server with a code that the token endpoint accepts.
  */
 
-const CHROMIUM = '/usr/bin/chromium'
 const SCREENSHOT = join(tmpdir(), 'grantd-login-page.png')
 
 if (!existsSync(CHROMIUM)) {
@@ -45,19 +44,7 @@ if (!existsSync(CHROMIUM)) {
     const srv = await startFlowServer(config)
     t.teardown(srv.close)
 
-    const userDataDir = mkdtempSync(join(tmpdir(), 'grantd-chromium-'))
-    t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }))
-    // A fresh profile per run (playwright passes it as --user-data-dir).
-    const context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 30_000,
-    })
-    t.teardown(() => context.close())
-    const page = context.pages()[0] ?? (await context.newPage())
-    const cspViolations: string[] = []
-    page.on('console', (msg) => { if (/Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text()) })
+    const { page, context, cspViolations } = await openPage(t, 'grantd-chromium-')
 
     const { verifier, challenge } = pkcePair()
     const url = new URL(`${srv.url}/connect/authorize`)

@@ -1,11 +1,9 @@
 import t from 'tap'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { once } from 'node:events'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
-import { chromium } from 'playwright-core'
+import { CHROMIUM, openPage } from '../helpers/chromium.js'
 import { baseConfig, pkcePair, startFlowServer } from '../authorization-code/flow.js'
 
 /**
@@ -16,7 +14,6 @@ import { baseConfig, pkcePair, startFlowServer } from '../authorization-code/flo
  * prompt=none answers login_required.
  */
 
-const CHROMIUM = '/usr/bin/chromium'
 const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')
 
 if (!existsSync(CHROMIUM)) {
@@ -47,16 +44,7 @@ if (!existsSync(CHROMIUM)) {
     const srv = await startFlowServer(config)
     t.teardown(srv.close)
 
-    const userDataDir = mkdtempSync(join(tmpdir(), 'grantd-chromium-post-'))
-    t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }))
-    const context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 30_000,
-    })
-    t.teardown(() => context.close())
-    const page = context.pages()[0] ?? (await context.newPage())
+    const { page } = await openPage(t, 'grantd-chromium-post-')
 
     const { challenge } = pkcePair()
     const request = (state: string, extra: Record<string, string> = {}): Record<string, string> => ({

@@ -5,14 +5,11 @@
  * violation on the way (form-action covers each post and its redirect). The device polls.
  */
 import t from 'tap'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { chromium } from 'playwright-core'
+import { existsSync } from 'node:fs'
+import { CHROMIUM, openPage } from '../helpers/chromium.js'
 import { postForm } from '../helpers/server.js'
 import { deviceConfig, DEVICE_GRANT, startDeviceServer } from './flow.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 
 if (!existsSync(CHROMIUM)) {
   const message = `NO CHROMIUM at ${CHROMIUM}: apt-get install -y chromium`
@@ -26,18 +23,7 @@ if (!existsSync(CHROMIUM)) {
     const started = await postForm(`${srv.url}/connect/deviceauthorization`, { client_id: 'tv', scope: 'openid profile' })
     const d = started.json as Record<string, string>
 
-    const userDataDir = mkdtempSync(join(tmpdir(), 'grantd-chromium-device-'))
-    t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }))
-    const context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 30_000,
-    })
-    t.teardown(() => context.close())
-    const page = context.pages()[0] ?? (await context.newPage())
-    const cspViolations: string[] = []
-    page.on('console', (msg) => { if (/Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text()) })
+    const { page, cspViolations } = await openPage(t, 'grantd-chromium-device-')
 
     await page.goto(d.verification_uri_complete!)
     t.equal(await page.inputValue('#user_code'), d.user_code, 'verification_uri_complete fills the code in')

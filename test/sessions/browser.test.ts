@@ -1,10 +1,9 @@
 import t from 'tap'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { once } from 'node:events'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium } from 'playwright-core'
+import { CHROMIUM, openPage } from '../helpers/chromium.js'
 import { baseConfig, startFlowServer } from '../authorization-code/flow.js'
 import { freePort, ROOT } from '../helpers/server.js'
 
@@ -13,7 +12,6 @@ import { freePort, ROOT } from '../helpers/server.js'
  * session endpoint"): a SPA signs in (through the consent page, its client requires
  * consent), then signs out with signoutRedirect() and lands back with its state.
  */
-const CHROMIUM = '/usr/bin/chromium'
 const LIBRARY = join(ROOT, 'node_modules', 'oidc-client-ts', 'dist', 'browser', 'oidc-client-ts.min.js')
 
 if (!existsSync(CHROMIUM)) {
@@ -62,18 +60,7 @@ if (!existsSync(CHROMIUM)) {
     await once(app, 'listening')
     t.teardown(() => new Promise<void>((r) => { app.closeAllConnections(); app.close(() => r()) }))
 
-    const userDataDir = mkdtempSync(join(tmpdir(), 'grantd-chromium-'))
-    t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }))
-    const context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 30_000,
-    })
-    t.teardown(() => context.close())
-    const page = context.pages()[0] ?? (await context.newPage())
-    const cspViolations: string[] = []
-    page.on('console', (msg) => { if (/Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text()) })
+    const { page, cspViolations } = await openPage(t, 'grantd-chromium-')
 
     await page.goto(`${spa}/index.html`)
     await Promise.all([page.waitForURL((u) => u.href.startsWith(srv.url), { waitUntil: 'load' }), page.evaluate('void mgr.signinRedirect()')])
