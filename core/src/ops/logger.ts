@@ -7,12 +7,17 @@ const TOP_LEVEL = ['password', 'client_secret', 'secret', 'token', 'access_token
 /** The same, one level down (`{ err: { code } }`, `{ body: { password } }`). */
 const NESTED = ['*.password', '*.client_secret', '*.token', '*.authorization', '*.code']
 
-function hasObjectValue(obj: object): boolean {
+const SENSITIVE = new Set(TOP_LEVEL)
+
+/** Which redaction a line needs: `full` for a nested value, `top` for a credential-named key, else none. */
+function redactionFor(obj: object): 'full' | 'top' | 'none' {
+  let top = false
   for (const key in obj) {
     const value = (obj as Record<string, unknown>)[key]
-    if (typeof value === 'object' && value !== null) return true
+    if (typeof value === 'object' && value !== null) return 'full'
+    if (SENSITIVE.has(key)) top = true
   }
-  return false
+  return top ? 'top' : 'none'
 }
 
 /**
@@ -24,7 +29,10 @@ function hasObjectValue(obj: object): boolean {
  * a number: 9 µs to format a request line instead of 3.5 (bench/components.ts). A line
  * whose values are all primitives has nothing a nested path could match, so it goes
  * through a twin logger that redacts the top-level keys only; both write to one stream,
- * so lines keep their order and their bytes (test/core/logger.test.ts).
+ * so lines keep their order and their bytes (test/core/logger.test.ts). A flat line with no
+ * credential-named key at all (every request line and audit line: their keys are fixed
+ * names) has nothing to redact, and goes through a third twin without redaction: the
+ * redaction wrapper was a third of a request line's cost (bench/results, session 3).
  */
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   const options: LoggerOptions = {
@@ -35,10 +43,12 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
   const stream = (destination ?? pino.destination({ dest: 1, sync: false })) as DestinationStream
   const full = pino({ ...options, redact: { paths: [...TOP_LEVEL, ...NESTED], censor: CENSOR } }, stream)
   const flat = pino({ ...options, redact: { paths: TOP_LEVEL, censor: CENSOR } }, stream)
+  const bare = pino(options, stream)
+  const loggers = { full, top: flat, none: bare }
   const method = (name: 'info' | 'warn' | 'error' | 'debug'): Logger['info'] => {
     // The level is fixed for the logger's life: a disabled level costs one empty call.
     if (!full.isLevelEnabled(name)) return () => {}
-    return (obj, msg) => (hasObjectValue(obj) ? full : flat)[name](obj, msg)
+    return (obj, msg) => loggers[redactionFor(obj)][name](obj, msg)
   }
   return { info: method('info'), warn: method('warn'), error: method('error'), debug: method('debug') }
 }
