@@ -9,7 +9,7 @@
  * shows up on the main thread as self time of the job's promise executor
  * (node:internal/crypto/util, while the worker preempts it) and as "(idle)".
  *
- * Env: PROFILE_SECONDS (10), PROFILE_LOG (warn|info), BENCH_CONNECTIONS (32).
+ * Env: PROFILE_SECONDS (10), PROFILE_LOG (warn|info), PROFILE_METRICS (1: metrics on), BENCH_CONNECTIONS (32).
  * Usage: `npm run profile` or `npm run profile -- FILE.cpuprofile` (summarise only).
  */
 import { copyFile, mkdtemp, readdir, writeFile } from 'node:fs/promises'
@@ -28,6 +28,8 @@ const HERE = fileURLToPath(new URL('.', import.meta.url))
 const RESULTS = join(HERE, 'results')
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10)
 const LOG = (process.env.PROFILE_LOG ?? 'warn') as 'warn' | 'info'
+/** PROFILE_METRICS=1: the metrics listener on (SPEC §13), to see what the metrics middleware costs. */
+const METRICS = process.env.PROFILE_METRICS === '1'
 
 // npm runs workspace scripts in bench/; a path given on the command line is relative to where npm was started.
 let file = process.argv[2] ? resolve(process.env.INIT_CWD ?? process.cwd(), process.argv[2]) : undefined
@@ -41,7 +43,7 @@ if (!file) {
   const profileDir = await mkdtemp(join(tmpdir(), 'grantd-cpuprof-'))
   const server = await startGrantd({
     name: 'grantd',
-    config: await writeGrantdConfig({ port, jwk, logLevel: LOG }),
+    config: await writeGrantdConfig({ port, jwk, logLevel: LOG, ...(METRICS ? { metricsPort: await freePort() } : {}) }),
     port,
     cpu: 1,
     stdout: 'discard',
@@ -66,7 +68,7 @@ if (!file) {
 
 const summary = await summarizeProfile(file)
 process.stdout.write(formatSummary(summary) + '\n')
-const out = join(RESULTS, `${isoDate()}-grantd-profile-${LOG}.json`)
+const out = join(RESULTS, `${isoDate()}-grantd-profile-${LOG}${METRICS ? '-metrics' : ''}.json`)
 if (!process.argv[2]) {
   await writeFile(out, JSON.stringify(summary, null, 2) + '\n')
   process.stdout.write(`wrote ${out}\n`)
