@@ -202,7 +202,7 @@ export class RefreshRotation implements RefreshTokens {
     const found = await this.family.find(token, client, check, this.requestId)
     if (!found.spend) return found.record
     // A second redemption in one request: the first is spent now, as it would have been.
-    await this.settle()
+    if (this.pending) await this.settle()
     this.pending = found.spend
     return found.spend.record
   }
