@@ -506,6 +506,8 @@ export interface RefreshTokens {
   /**
    * Redeem a presented refresh token for `client`. With rotation the token is consumed;
    * presenting a rotated-out token revokes the whole family. `undefined` → invalid_grant.
+   * (A grant's `services.refreshTokens` spends it together with storing the new token the
+   * core issues for the same family — one store call — and in any case before the response.)
    * `check` runs once the record is found and before it is spent: throwing from it (a
    * widened scope, a disabled user) refuses the request without using the token up.
    */
