@@ -18,7 +18,7 @@
  *
  * Env: BENCH_FLOWS (code,refresh), BENCH_ROUNDS (3), BENCH_SECONDS (8),
  * BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (16), BENCH_TARGETS (comma list), BENCH_OUT,
- * BENCH_GRANTD_BASELINE=/path/to/another/build/bin/grantd.js (adds `grantd-baseline`, ES256
+ * BENCH_GRANTD_BASELINE=/path/to/another/build/bin/grantd.js (adds `grantd-baseline` and, when named, `grantd-baseline-redis`; ES256
  * ID tokens from a key set whose first key is ES256, for A/B in the same rounds; see README),
  * BENCH_CPU_PROF_DIR (run the grantd targets under `node --cpu-prof` writing there;
  * summarise a profile with `npm run --workspace bench profile -- FILE`).
@@ -122,8 +122,14 @@ const ALL_TARGETS: Target[] = [
   grantd('grantd-redis', 'ES256', 'ES256', ['refresh'], undefined, true),
   oidcProvider('oidc-provider-redis', 'ES256', ['refresh'], true),
 ]
-// A build from before per-client algs: its first key (ES256) signs ID tokens, and it knows no id_token_signed_response_alg.
-if (process.env.BENCH_GRANTD_BASELINE) ALL_TARGETS.push(grantd('grantd-baseline', 'ES256', undefined, ['code', 'refresh'], process.env.BENCH_GRANTD_BASELINE))
+// Another build of grantd, its client set to ES256 ID tokens like `grantd`'s. A build from before per-client algs knows no
+// id_token_signed_response_alg: BENCH_GRANTD_BASELINE_NO_CLIENT_ALG=1 leaves it out (that build's first key, ES256, signs).
+if (process.env.BENCH_GRANTD_BASELINE) {
+  const clientAlg = process.env.BENCH_GRANTD_BASELINE_NO_CLIENT_ALG === '1' ? undefined : 'ES256'
+  ALL_TARGETS.push(grantd('grantd-baseline', 'ES256', clientAlg, ['code', 'refresh'], process.env.BENCH_GRANTD_BASELINE))
+  // The same build on the Redis store (only when named in BENCH_TARGETS, like the other Redis targets).
+  ALL_TARGETS.push(grantd('grantd-baseline-redis', 'ES256', clientAlg, ['refresh'], process.env.BENCH_GRANTD_BASELINE, true))
+}
 const wanted = process.env.BENCH_TARGETS?.split(',').map((s) => s.trim()).filter(Boolean)
 const targets = wanted ? ALL_TARGETS.filter((t) => wanted.includes(t.name)) : ALL_TARGETS.filter((t) => !t.redis)
 

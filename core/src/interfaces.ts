@@ -265,9 +265,21 @@ export interface EntryOptions {
   readonly family?: string
 }
 
+/** An entry written by a store call besides its main key (same family). */
+export interface StoreEntry {
+  readonly key: string
+  readonly value: string
+  readonly ttlSeconds: number
+}
+
 /** {@link Store.consume} options: the family, and a marker to leave behind. */
 export interface ConsumeOptions extends EntryOptions {
-  readonly leave?: { readonly key: string; readonly value: string; readonly ttlSeconds: number }
+  readonly leave?: StoreEntry
+}
+
+/** {@link Store.rotate} options: {@link Store.consume}'s, and the entry that takes the consumed one's place. */
+export interface RotateOptions extends ConsumeOptions {
+  readonly next: StoreEntry
 }
 
 /**
@@ -287,6 +299,14 @@ export interface Store {
    * whoever finds the value gone also finds the marker (replay detection in one round trip).
    */
   consume(key: string, options?: ConsumeOptions): Promise<string | undefined>
+  /**
+   * Optional: {@link consume} with `leave`, then — only when this call got the value — a put of
+   * `next`, all in one atomic step (refresh-token rotation: spend the token, leave its tombstone,
+   * store its successor in one round trip). Resolves to the consumed value, `undefined` when
+   * another caller had it (then `next` is not written). Stores without it get the same outcome
+   * from the core as `consume` followed by `put`.
+   */
+  rotate?(key: string, options: RotateOptions): Promise<string | undefined>
   delete(key: string, options?: EntryOptions): Promise<boolean>
   /** Atomic counter with a TTL set on creation (rate limits). */
   increment(key: string, ttlSeconds: number): Promise<number>
@@ -486,6 +506,8 @@ export interface RefreshTokens {
   /**
    * Redeem a presented refresh token for `client`. With rotation the token is consumed;
    * presenting a rotated-out token revokes the whole family. `undefined` → invalid_grant.
+   * (A grant's `services.refreshTokens` spends it together with storing the new token the
+   * core issues for the same family — one store call — and in any case before the response.)
    * `check` runs once the record is found and before it is spent: throwing from it (a
    * widened scope, a disabled user) refuses the request without using the token up.
    */

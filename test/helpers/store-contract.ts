@@ -72,6 +72,48 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<St
     t.equal(await store.get(`${plainKey}:used`), 'u')
   })
 
+  t.test(`${name}: rotate consumes, leaves the marker and stores the successor in one step (optional)`, async (t) => {
+    const store = await makeStore()
+    if (!store.rotate) {
+      t.pass('this store has no rotate: the core consumes, then puts')
+      return
+    }
+    const family = fresh('rotate')
+    await store.put('rt:old', 'record', 60, { family })
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => store.rotate!('rt:old', {
+      family, leave: { key: 'rtu:old', value: `marker-${i}`, ttlSeconds: 60 }, next: { key: `rt:next-${i}`, value: `successor-${i}`, ttlSeconds: 60 },
+    })))
+    const winners = results.flatMap((r, i) => (r === undefined ? [] : [i]))
+    t.equal(winners.length, 1, 'of 30 concurrent rotations exactly one gets the value')
+    t.equal(results[winners[0]!], 'record', 'the winner gets the stored value')
+    t.equal(await store.get('rt:old', { family }), undefined, 'the rotated entry is gone')
+    t.match(await store.get('rtu:old', { family }), /^marker-\d+$/, 'the marker is there for every loser to find')
+    const successors = await Promise.all(results.map((_, i) => store.get(`rt:next-${i}`, { family })))
+    t.same(successors.filter((v) => v !== undefined), [`successor-${winners[0]}`], 'only the winner\'s successor is stored')
+
+    t.equal(await store.rotate('rt:never', { family, leave: { key: 'rtu:never', value: 'm', ttlSeconds: 60 }, next: { key: 'rt:orphan', value: 'o', ttlSeconds: 60 } }), undefined,
+      'rotating an absent key answers undefined')
+    t.equal(await store.get('rtu:never', { family }), 'm', 'and still leaves the marker')
+    t.equal(await store.get('rt:orphan', { family }), undefined, 'but stores no successor')
+
+    await store.revokeFamily(family, 60)
+    t.equal(await store.get(`rt:next-${winners[0]}`, { family }), undefined, 'the successor belongs to the family and is revoked with it')
+    t.equal(await store.get('rtu:old', { family }), undefined, 'so does the marker')
+
+    const brief = fresh('rotate-ttl')
+    await store.put('rt:a', 'a', 60, { family: brief })
+    t.equal(await store.rotate('rt:a', { family: brief, leave: { key: 'rtu:a', value: 'm', ttlSeconds: 60 }, next: { key: 'rt:b', value: 'b', ttlSeconds: 1 } }), 'a')
+    t.equal(await store.get('rt:b', { family: brief }), 'b', 'the successor is readable before its TTL')
+    await sleep(2100)
+    t.equal(await store.get('rt:b', { family: brief }), undefined, 'and gone after it')
+
+    const plainKey = fresh('plain-rotate')
+    await store.put(plainKey, 'v', 60)
+    t.equal(await store.rotate(plainKey, { leave: { key: `${plainKey}:used`, value: 'u', ttlSeconds: 60 }, next: { key: `${plainKey}:next`, value: 'n', ttlSeconds: 60 } }), 'v', 'outside a family too')
+    t.equal(await store.get(`${plainKey}:used`), 'u')
+    t.equal(await store.get(`${plainKey}:next`), 'n')
+  })
+
   t.test(`${name}: expiry`, async (t) => {
     const store = await makeStore()
     const key = fresh('ttl')

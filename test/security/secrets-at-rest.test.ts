@@ -25,7 +25,7 @@ const PASSWORDS = { alice: 'wonderland-Tx93', bob: 'builder-Hy40' }
 function recordWrites(store: Store): string[] {
   const writes: string[] = []
   const s = store as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
-  for (const method of ['put', 'add', 'increment', 'consume', 'get', 'delete', 'revokeFamily', 'isFamilyRevoked']) {
+  for (const method of ['put', 'add', 'increment', 'consume', 'rotate', 'get', 'delete', 'revokeFamily', 'isFamilyRevoked']) {
     const original = s[method]!.bind(store)
     s[method] = (...args: unknown[]) => {
       writes.push(JSON.stringify([method, ...args.map((a) => (typeof a === 'object' ? (a as EntryOptions) : a))]))

@@ -1,4 +1,4 @@
-import { definePlugin, option, type ConsumeOptions, type EntryOptions, type Store } from '@grantd/core'
+import { definePlugin, option, type ConsumeOptions, type EntryOptions, type RotateOptions, type Store } from '@grantd/core'
 
 interface Entry {
   value: string
@@ -74,6 +74,11 @@ export class MemoryStore implements Store {
   }
 
   async consume(key: string, options?: ConsumeOptions): Promise<string | undefined> {
+    return this.take(key, options)
+  }
+
+  /** consume's one synchronous step (rotate adds its put to the same step). */
+  private take(key: string, options?: ConsumeOptions): string | undefined {
     if (options?.leave) {
       if (!(options.leave.ttlSeconds > 0)) throw new RangeError('ttlSeconds must be positive')
       this.set(this.slot(options.leave.key, options), options.leave.value, options.leave.ttlSeconds, options.family)
@@ -83,6 +88,14 @@ export class MemoryStore implements Store {
     if (!entry) return undefined
     this.remove(slot, entry)
     return entry.value
+  }
+
+  async rotate(key: string, options: RotateOptions): Promise<string | undefined> {
+    const { next } = options
+    if (!(next.ttlSeconds > 0)) throw new RangeError('ttlSeconds must be positive')
+    const value = this.take(key, options)
+    if (value !== undefined) this.set(this.slot(next.key, options), next.value, next.ttlSeconds, options.family)
+    return value
   }
 
   async delete(key: string, options?: EntryOptions): Promise<boolean> {

@@ -1,5 +1,5 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis'
-import { definePlugin, option, StoreUnavailableError, type ConsumeOptions, type EntryOptions, type Logger, type Store } from '@grantd/core'
+import { definePlugin, option, StoreUnavailableError, type ConsumeOptions, type EntryOptions, type Logger, type RotateOptions, type Store } from '@grantd/core'
 
 export interface RedisStoreOptions {
   /** `redis://[:password@]host:port[/db]` or `rediss://…` for a single node. */
@@ -55,6 +55,25 @@ local v = redis.call('GETDEL', KEYS[1])
 if v then redis.call('SREM', KEYS[2], KEYS[1]) end
 return v`
 
+/*
+ * Refresh-token rotation in one step: CONSUME_LEAVING_FAMILY, then — only for the caller
+ * that got the value — the successor (KEYS[4]) is stored in the family. The member set
+ * lives as long as the longest-lived of them.
+ */
+const ROTATE_FAMILY = `
+redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
+redis.call('SADD', KEYS[2], KEYS[3])
+local v = redis.call('GETDEL', KEYS[1])
+local ttl = tonumber(ARGV[2])
+if v then
+  redis.call('SREM', KEYS[2], KEYS[1])
+  redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[4])
+  redis.call('SADD', KEYS[2], KEYS[4])
+  ttl = math.max(ttl, tonumber(ARGV[4]))
+end
+if redis.call('TTL', KEYS[2]) < ttl then redis.call('EXPIRE', KEYS[2], ttl) end
+return v`
+
 const REVOKE_FAMILY = `
 local members = redis.call('SMEMBERS', KEYS[1])
 for _, k in ipairs(members) do redis.call('DEL', k) end
@@ -83,6 +102,7 @@ interface ScriptCommands {
   grantdAddFamily(k1: string, k2: string, value: string, ttl: number): Promise<number>
   grantdConsumeFamily(k1: string, k2: string): Promise<string | null>
   grantdConsumeLeavingFamily(k1: string, k2: string, k3: string, value: string, ttl: number): Promise<string | null>
+  grantdRotateFamily(k1: string, k2: string, k3: string, k4: string, leaveValue: string, leaveTtl: number, nextValue: string, nextTtl: number): Promise<string | null>
   grantdRevokeFamily(k1: string, k2: string, ttl: number): Promise<number>
   grantdIncrement(k1: string, ttl: number): Promise<number>
   grantdDecrement(k1: string): Promise<number>
@@ -127,6 +147,7 @@ export class RedisStore implements Store {
     client.defineCommand('grantdAddFamily', { numberOfKeys: 2, lua: ADD_FAMILY })
     client.defineCommand('grantdConsumeFamily', { numberOfKeys: 2, lua: CONSUME_FAMILY })
     client.defineCommand('grantdConsumeLeavingFamily', { numberOfKeys: 3, lua: CONSUME_LEAVING_FAMILY })
+    client.defineCommand('grantdRotateFamily', { numberOfKeys: 4, lua: ROTATE_FAMILY })
     client.defineCommand('grantdRevokeFamily', { numberOfKeys: 2, lua: REVOKE_FAMILY })
     client.defineCommand('grantdIncrement', { numberOfKeys: 1, lua: INCREMENT })
     client.defineCommand('grantdDecrement', { numberOfKeys: 1, lua: DECREMENT })
@@ -219,6 +240,20 @@ export class RedisStore implements Store {
     // Outside a family the two keys may live on different Cluster slots: marker first, then consume.
     if (leave) await this.put(leave.key, leave.value, leave.ttlSeconds)
     return (await this.run(() => this.redis.getdel(k))) ?? undefined
+  }
+
+  async rotate(key: string, options: RotateOptions): Promise<string | undefined> {
+    const { next, leave } = options
+    if (options.family === undefined || leave === undefined) {
+      // Outside a family the keys may live on different Cluster slots: consume, then put for the winner.
+      const value = await this.consume(key, options)
+      if (value !== undefined) await this.put(next.key, next.value, next.ttlSeconds, options)
+      return value
+    }
+    const family = options.family
+    const [k, l, n] = [this.key(key, options), this.key(leave.key, options), this.key(next.key, options)]
+    const [leaveTtl, nextTtl] = [wholeSeconds(leave.ttlSeconds), wholeSeconds(next.ttlSeconds)]
+    return (await this.run(() => this.redis.grantdRotateFamily(k, this.members(family), l, n, leave.value, leaveTtl, next.value, nextTtl))) ?? undefined
   }
 
   async delete(key: string, options?: EntryOptions): Promise<boolean> {

@@ -9,7 +9,7 @@ import type {
   AcrContext, Client, Grant, GrantRequest, GrantServices, JsonObject, Logger, ResourceDefinition, RouteContext, TokenSettings, User, UserService,
 } from '../interfaces.js'
 import type { PluginRegistry } from '../host/plugin-loader.js'
-import type { RefreshFamily } from '../tokens/refresh-family.js'
+import type { RefreshFamily, RefreshRotation } from '../tokens/refresh-family.js'
 import type { IssueBinding, SenderConstraints } from '../tokens/sender-constraints.js'
 import { checkResourceIndicator, decideAudience } from '../tokens/resources.js'
 import { formatScope, isSubset, parseScope } from '../tokens/scope.js'
@@ -135,7 +135,9 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
     // RFC 9449 §5: the proof is checked before the grant spends a code or a refresh token; a bound refresh
     // token then redeems only with the same key (the guard runs before it is spent).
     const binding = await deps.senderConstraints?.atTokenEndpoint({ ctx, client, grantType: grant.type, url: `${ctx.state.issuer}${ctx.path}` })
-    const services = requestServices(deps.services(), ctx.state.requestId)
+    // This request's refresh tokens: a rotated token is spent together with its successor's storing, in issue().
+    const refreshTokens = deps.refreshTokens.forRequest(ctx.state.requestId)
+    const services = requestServices(deps.services(), refreshTokens, ctx.state.requestId)
     const guarded = deps.senderConstraints ? { ...services, refreshTokens: deps.senderConstraints.guardRefreshTokens(services.refreshTokens, binding) } : services
 
     const grantRequest: GrantRequest = {
@@ -149,13 +151,21 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
       services: guarded,
       ...(resource !== undefined ? { resource } : {}),
     }
-    const decided = await grant.handle(grantRequest)
-    // A result starts as a failure: a handler that decides nothing grants nothing.
-    if (!decided) throw new OAuthError('invalid_grant', 'the grant was not accepted')
-    if (decided.subject !== undefined) outcome.sub = decided.subject
-    const tenant = (decided.context ?? acr).tenant
-    if (typeof tenant === 'string') outcome.tenant = tenant
-    ctx.body = await issue(deps, { issuer: ctx.state.issuer, client, grant: decided, grantType: grant.type, resource, acr, binding })
+    try {
+      const decided = await grant.handle(grantRequest)
+      // A result starts as a failure: a handler that decides nothing grants nothing.
+      if (!decided) throw new OAuthError('invalid_grant', 'the grant was not accepted')
+      if (decided.subject !== undefined) outcome.sub = decided.subject
+      const tenant = (decided.context ?? acr).tenant
+      if (typeof tenant === 'string') outcome.tenant = tenant
+      const body = await issue(deps, { issuer: ctx.state.issuer, client, grant: decided, grantType: grant.type, resource, acr, binding, refreshTokens })
+      // A redeemed token that no new refresh token took is spent before the answer goes out.
+      await refreshTokens.settle()
+      ctx.body = body
+    } catch (err) {
+      await refreshTokens.abandon()
+      throw err
+    }
   }
 }
 
@@ -164,17 +174,13 @@ export function tokenEndpoint(deps: TokenEndpointDeps): (ctx: RouteContext) => P
  * `login.*` (the password grant, or any grant calling `users.authenticate`) and a refresh
  * token's `refresh.reuse_detected`.
  */
-function requestServices(services: GrantServices, requestId: string | undefined): GrantServices {
-  if (requestId === undefined) return services
-  // RefreshFamily calls `this.onReuse`: a per-request object on its prototype adds the request id.
-  const refreshTokens = services.refreshTokens as Partial<Pick<RefreshFamily, 'onReuse'>> & GrantServices['refreshTokens']
+function requestServices(services: GrantServices, refreshTokens: RefreshRotation, requestId: string | undefined): GrantServices {
+  if (requestId === undefined) return { ...services, refreshTokens }
   const { users } = services
-  const scoped = Object.create(refreshTokens) as typeof refreshTokens
-  scoped.onReuse = (family) => refreshTokens.onReuse?.({ ...family, request_id: requestId })
   return {
     ...services,
     users: { ...users, authenticate: (login) => users.authenticate(login.requestId === undefined ? { ...login, requestId } : login) },
-    refreshTokens: scoped,
+    refreshTokens,
   }
 }
 
@@ -195,6 +201,8 @@ interface IssueInput {
   acr: AcrContext
   /** What the sender-constraint hooks proved (RFC 9449 `cnf.jkt`); absent: a Bearer token. */
   binding: IssueBinding | undefined
+  /** This request's refresh tokens: a new one of a redeemed token's family is its rotation. */
+  refreshTokens: RefreshRotation
 }
 
 /** Fosite's PopulateTokenEndpointResponse: the core alone mints and stores tokens. */
@@ -272,7 +280,7 @@ async function issue(deps: TokenEndpointDeps, input: IssueInput): Promise<JsonOb
   if (wantsRefresh && userBound && grantId) {
     const refreshScope = grant.refreshScope ?? scope
     if (!Array.isArray(refreshScope) || !isSubset(refreshScope, client.scopes)) throw new OAuthError('invalid_scope', 'granted scope is not allowed for this client')
-    body.refresh_token = await deps.refreshTokens.issue({
+    body.refresh_token = await input.refreshTokens.issue({
       client_id: client.client_id,
       sub: subject,
       scope: refreshScope,

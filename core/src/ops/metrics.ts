@@ -137,7 +137,7 @@ export class Metrics {
         }
       }
     }
-    return {
+    const instrumented: Store = {
       name: store.name,
       put: time('put', store.put),
       add: time('add', store.add),
@@ -151,6 +151,9 @@ export class Metrics {
       ping: time('ping', store.ping),
       close: () => store.close(),
     }
+    // Optional methods stay absent when the store lacks them (the core then falls back).
+    if (store.rotate) instrumented.rotate = time('rotate', store.rotate)
+    return instrumented
   }
 }
 
