@@ -144,6 +144,18 @@ export default definePlugin<AuthorizationCodeOptions>({
       }
     }
 
+    /**
+     * The carried request behind each pending authorization this plugin handed out, so
+     * completing one (`service.complete`) does not open (MAC and parse) its sealed id again.
+     */
+    const opened = new WeakMap<PendingAuthorization, CarriedRequest>()
+
+    /** The carried request of `pending`: the one it was made from, or its sealed id opened; `undefined` once expired or altered. */
+    function carriedOf(pending: PendingAuthorization): CarriedRequest | undefined {
+      const known = opened.get(pending)
+      return known !== undefined ? PendingCodec.current(known) : carrier.open(pending.id)
+    }
+
     /** The request a login form or sign-in link carries; `undefined` when altered, expired or already used. */
     async function readPending(id: string): Promise<{ pending: PendingAuthorization; stored: CarriedRequest } | undefined> {
       const stored = carrier.open(id)
@@ -151,6 +163,7 @@ export default definePlugin<AuthorizationCodeOptions>({
       const pending = toPending(id, stored, await host.resolve('clients').find(stored.client_id))
       if (!pending) return undefined
       if ((await store().get(doneKey(stored))) !== undefined) return undefined
+      opened.set(pending, stored)
       return { pending, stored }
     }
 
@@ -208,7 +221,7 @@ export default definePlugin<AuthorizationCodeOptions>({
           return service.fail(ctx, pending, 'access_denied', 'this application does not allow that identity provider')
         }
         // Single use: a double-submitted form or a replayed callback finds the marker.
-        const carried = carrier.open(pending.id)
+        const carried = carriedOf(pending)
         if (!carried || !(await store().add(doneKey(carried), '1', secondsLeft(carried)))) {
           return page(ctx, 400, 'This sign-in request has expired', 'The sign-in took too long or was already completed.')
         }
@@ -292,10 +305,10 @@ export default definePlugin<AuthorizationCodeOptions>({
     /** Seal a validated request for the login form (SPEC §9: carried, not stored). */
     function carry(request: AuthorizationRequest, notices: readonly string[] = []): { pending: PendingAuthorization; stored: CarriedRequest } {
       const sealed = carrier.seal(request, notices)
-      const stored = sealed === undefined ? undefined : carrier.open(sealed)
-      const pending = sealed === undefined || stored === undefined ? undefined : toPending(sealed, stored, request.client)
-      if (!pending || !stored) throw new OAuthError('invalid_request', 'the authorization request is too large')
-      return { pending, stored }
+      const pending = sealed === undefined ? undefined : toPending(sealed.sealed, sealed.carried, request.client)
+      if (!pending || !sealed) throw new OAuthError('invalid_request', 'the authorization request is too large')
+      opened.set(pending, sealed.carried)
+      return { pending, stored: sealed.carried }
     }
 
     /**
