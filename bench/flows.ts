@@ -19,7 +19,8 @@
  * Env: BENCH_FLOWS (code,refresh), BENCH_ROUNDS (3), BENCH_SECONDS (8),
  * BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (16), BENCH_TARGETS (comma list), BENCH_OUT,
  * BENCH_GRANTD_BASELINE=/path/to/another/build/bin/grantd.js (adds `grantd-baseline`, ES256
- * ID tokens from a key set whose first key is ES256, for A/B in the same rounds; see README),
+ * ID tokens from a key set whose first key is ES256, for A/B in the same rounds; see README;
+ * BENCH_GRANTD_BASELINE_CLIENT_ALG=1 when that build knows id_token_signed_response_alg),
  * BENCH_CPU_PROF_DIR (run the grantd targets under `node --cpu-prof` writing there;
  * summarise a profile with `npm run --workspace bench profile -- FILE`).
  */
@@ -116,7 +117,11 @@ const ALL_TARGETS: Target[] = [
   oidcProvider('oidc-provider-redis', 'ES256', ['refresh'], true),
 ]
 // A build from before per-client algs: its first key (ES256) signs ID tokens, and it knows no id_token_signed_response_alg.
-if (process.env.BENCH_GRANTD_BASELINE) ALL_TARGETS.push(grantd('grantd-baseline', 'ES256', undefined, ['code', 'refresh'], process.env.BENCH_GRANTD_BASELINE))
+// BENCH_GRANTD_BASELINE_CLIENT_ALG=1: a build that knows it (an A/B of a recent change), configured as `grantd` is.
+if (process.env.BENCH_GRANTD_BASELINE) {
+  const clientAlg = process.env.BENCH_GRANTD_BASELINE_CLIENT_ALG === '1' ? 'ES256' : undefined
+  ALL_TARGETS.push(grantd('grantd-baseline', 'ES256', clientAlg, ['code', 'refresh'], process.env.BENCH_GRANTD_BASELINE))
+}
 const wanted = process.env.BENCH_TARGETS?.split(',').map((s) => s.trim()).filter(Boolean)
 const targets = wanted ? ALL_TARGETS.filter((t) => wanted.includes(t.name)) : ALL_TARGETS.filter((t) => !t.redis)
 

@@ -17,7 +17,7 @@ export const CLI = join(ROOT, 'core', 'bin', 'grantd.js')
 export function staleBuildWarning(): string | undefined {
   const src = join(ROOT, 'core', 'src')
   const dist = join(ROOT, 'core', 'dist')
-  if (!existsSync(join(dist, 'cli.js'))) return 'core/dist is missing: run `npm run build` first'
+  if (!existsSync(join(dist, 'cli', 'cli.js'))) return 'core/dist is missing: run `npm run build` first'
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
   if (existsSync(tsc)) {
     const dry = spawnSync(process.execPath, [tsc, '-b', '--dry', join(ROOT, 'core')], { encoding: 'utf8' })
