@@ -109,6 +109,13 @@ const ALL_TARGETS: Target[] = [
     jwt: true,
     start: async (port) => startGrantd({ name: 'grantd+metrics', config: await writeGrantdConfig({ port, jwk: privateJwk, logLevel: 'warn', metricsPort: await freePort() }), port, cpu: SERVER_CPU, stdout: 'capture' }),
   },
+  {
+    // Everything of SPEC §13 on, as in production: request and audit lines at info (to /dev/null) and metrics.
+    name: 'grantd+ops',
+    path: '/connect/token',
+    jwt: true,
+    start: async (port) => startGrantd({ name: 'grantd+ops', config: await writeGrantdConfig({ port, jwk: privateJwk, logLevel: 'info', metricsPort: await freePort() }), port, cpu: SERVER_CPU, stdout: 'discard' }),
+  },
 ]
 
 // A/B: BENCH_GRANTD_BASELINE=path/to/bin/grantd.js adds another build of grantd (e.g. a copy of core/ made before a change), measured in the same rounds.
@@ -230,6 +237,9 @@ const ratios = {
   'grantd/oidc-provider': ratio('grantd', 'oidc-provider'),
   'grantd+info-log/grantd': ratio('grantd+info-log', 'grantd'),
   'grantd+info-log/oidc-provider': ratio('grantd+info-log', 'oidc-provider'),
+  'grantd+ops/grantd': ratio('grantd+ops', 'grantd'),
+  'grantd+ops/oidc-provider': ratio('grantd+ops', 'oidc-provider'),
+  'grantd+ops/floor+node-sign': ratio('grantd+ops', 'floor+node-sign'),
   'floor+sign/floor': ratio('floor+sign', 'floor'),
   'grantd/floor+sign': ratio('grantd', 'floor+sign'),
   'grantd/floor+node-sign': ratio('grantd', 'floor+node-sign'),
@@ -245,6 +255,7 @@ const cpuBreakdown = {
   signMicros: signing?.cpuMicrosPerSign ?? null,
   grantdMicros: cpu('grantd') ?? null,
   grantdInfoLogMicros: cpu('grantd+info-log') ?? null,
+  grantdOpsMicros: cpu('grantd+ops') ?? null,
   oidcProviderMicros: cpu('oidc-provider') ?? null,
   floorPlusSignMicros: cpu('floor+sign') ?? null,
   floorPlusNodeSignMicros: cpu('floor+node-sign') ?? null,
@@ -252,11 +263,14 @@ const cpuBreakdown = {
   grantdBeyondFloorPlusSignMicros: cpu('grantd') !== undefined && cpu('floor+sign') !== undefined ? round(cpu('grantd')! - cpu('floor+sign')!, 1) : null,
   grantdBeyondFloorAndSignMicros: cpu('grantd') !== undefined && cpu('floor') !== undefined && signing ? round(cpu('grantd')! - cpu('floor')! - signing.cpuMicrosPerSign, 1) : null,
   'oidc-provider/grantd': cpu('grantd') && cpu('oidc-provider') ? round(cpu('oidc-provider')! / cpu('grantd')!) : null,
+  'oidc-provider/grantd+ops': cpu('grantd+ops') && cpu('oidc-provider') ? round(cpu('oidc-provider')! / cpu('grantd+ops')!) : null,
 }
 const perRoundRatios = {
   'grantd/floor': perRound('grantd', 'floor'),
   'oidc-provider/floor': perRound('oidc-provider', 'floor'),
   'grantd/oidc-provider': perRound('grantd', 'oidc-provider'),
+  'grantd+ops/oidc-provider': perRound('grantd+ops', 'oidc-provider'),
+  'grantd+ops/grantd': perRound('grantd+ops', 'grantd'),
   'grantd/floor+sign': perRound('grantd', 'floor+sign'),
   'grantd/floor+node-sign': perRound('grantd', 'floor+node-sign'),
   ...(baselineCli ? { 'grantd/grantd-baseline': perRound('grantd', 'grantd-baseline'), 'grantd+info-log/grantd-baseline+info-log': perRound('grantd+info-log', 'grantd-baseline+info-log') } : {}),
@@ -282,7 +296,7 @@ const report = {
     serverCpu: machine.taskset ? SERVER_CPU : null,
     loadGeneratorCpu: machine.taskset ? LOAD_CPU : null,
     request: `POST ${FORM} with Authorization: Basic (svc:svc-secret)`,
-    grantdLogging: 'grantd: log.level "warn" (no request lines, like the other targets); grantd+info-log: log.level "info", one JSON line per request to stdout redirected to /dev/null',
+    grantdLogging: 'grantd: log.level "warn" (no request lines, like the other targets); grantd+info-log: log.level "info", one JSON line per request to stdout redirected to /dev/null; grantd+ops: info lines (request + audit) and the metrics listener on',
     staleBuild: stale ?? null,
   },
   noise: { roundSpread: spread, loadAverageAtStart: machine.loadAverageAtStart, loadAverageAtEnd, noisy: worstSpread > 0.2 },
@@ -312,8 +326,12 @@ for (const [name, value] of Object.entries(ratios)) if (value !== undefined) pro
 process.stdout.write('per round (back-to-back runs), median:\n')
 for (const [name, values] of Object.entries(perRoundRatios)) if (values.length > 0) process.stdout.write(`  ${name.padEnd(30)} ${median(values).toFixed(3)}  [${values.map((v) => v.toFixed(2)).join(', ')}]\n`)
 if (worstSpread > 0.2) process.stdout.write(`WARNING: req/s moved by up to ${Math.round(worstSpread * 100)} % between rounds (load average ${loadAverageAtEnd.join(' ')}): other work shared the machine; re-run when it is quiet\n`)
-const verdict = ratios['grantd/oidc-provider']
-if (verdict !== undefined) process.stdout.write(`target grantd/oidc-provider >= 2.5: ${verdict >= 2.5 ? 'met' : 'NOT met'} (${verdict.toFixed(2)})\n`)
+// Issue 15 sets the target at `info` logging: the production setting is the judge when it ran.
+const atInfo = ratios['grantd+info-log/oidc-provider'] !== undefined
+const verdict = atInfo ? ratios['grantd+info-log/oidc-provider'] : ratios['grantd/oidc-provider']
+if (verdict !== undefined) process.stdout.write(`target grantd${atInfo ? '+info-log' : ''}/oidc-provider >= 2.5: ${verdict >= 2.5 ? 'met' : 'NOT met'} (${verdict.toFixed(2)})\n`)
+const opsCost = cpu('grantd+ops') !== undefined && cpu('grantd') !== undefined ? cpu('grantd+ops')! / cpu('grantd')! - 1 : undefined
+if (opsCost !== undefined) process.stdout.write(`target operations (info lines + metrics) cost < 3 % CPU: ${opsCost < 0.03 ? 'met' : 'NOT met'} (${(opsCost * 100).toFixed(1)} %)\n`)
 const floorVerdict = ratios['grantd/floor+node-sign']
 if (floorVerdict !== undefined) process.stdout.write(`target grantd/floor+node-sign >= 0.8: ${floorVerdict >= 0.8 ? 'met' : 'NOT met'} (${floorVerdict.toFixed(2)})\n`)
 const p99 = report.p99['grantd/oidc-provider']

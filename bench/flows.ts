@@ -60,7 +60,8 @@ const rs = await keyPair('RS256')
 const PRIVATE_JWKS = { keys: [es.privateJwk, rs.privateJwk] }
 const PUBLIC_JWKS: JSONWebKeySet = { keys: [es.publicJwk, rs.publicJwk] }
 
-async function grantdConfig(port: number, idAlg: 'ES256' | 'RS256' | undefined, store?: Record<string, unknown>): Promise<string> {
+/** `ops`: the operations of SPEC §13 on — request and audit lines at `info` (stdout to /dev/null) and the metrics listener. */
+async function grantdConfig(port: number, idAlg: 'ES256' | 'RS256' | undefined, store?: Record<string, unknown>, ops = false): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'grantd-bench-flows-'))
   await writeFile(join(dir, 'signing.json'), JSON.stringify(PRIVATE_JWKS), { mode: 0o600 })
   const config = {
@@ -68,7 +69,8 @@ async function grantdConfig(port: number, idAlg: 'ES256' | 'RS256' | undefined, 
     port,
     keys: { file: './signing.json' },
     cookies: { keys: ['bench-cookie-key-0123456789abcdef'] },
-    log: { level: 'warn' },
+    log: { level: ops ? 'info' : 'warn' },
+    ...(ops ? { metrics: { port: await freePort(), host: '127.0.0.1' } } : {}),
     ...(store ? { store } : {}),
     users: { use: '@grantd/users-static', options: { users: [{ sub: 'u-alice', username: 'alice', password: 'wonderland', claims: { name: 'Alice', email: 'alice@example.com', email_verified: true } }] } },
     plugins: ['@grantd/grant-authorization-code', '@grantd/grant-refresh-token'],
@@ -101,13 +103,18 @@ const oidcProvider = (name: string, idAlg: 'ES256' | 'RS256', flows: Target['flo
     env: { PORT: String(port), BENCH_JWKS: JSON.stringify(PRIVATE_JWKS), BENCH_ID_ALG: idAlg, BENCH_REDIRECT_URI: REDIRECT_URI, ...(redis ? { BENCH_OIDC_REDIS: '1', REDIS_URL: redisUrl() } : {}) }, readyPath: '/.well-known/openid-configuration',
   }),
 })
-const grantd = (name: string, idAlg: 'ES256' | 'RS256', clientAlg: 'ES256' | undefined, flows: Target['flows'], cli?: string, redis = false): Target => ({
+const grantd = (name: string, idAlg: 'ES256' | 'RS256', clientAlg: 'ES256' | undefined, flows: Target['flows'], cli?: string, redis = false, ops = false): Target => ({
   name, idAlg, flows, redis, extra: {}, endpoints: { authorize: '/connect/authorize', token: '/connect/token' },
-  start: async (port) => startGrantd({ name, config: await grantdConfig(port, clientAlg, redis ? { use: '@grantd/store-redis', options: { url: redisUrl(), prefix: 'bench-flows:' } } : undefined), port, cpu: SERVER_CPU, stdout: 'capture', extraNodeArgs: profileArgs, ...(cli ? { cli } : {}) }),
+  start: async (port) => startGrantd({
+    name, config: await grantdConfig(port, clientAlg, redis ? { use: '@grantd/store-redis', options: { url: redisUrl(), prefix: 'bench-flows:' } } : undefined, ops),
+    port, cpu: SERVER_CPU, stdout: ops ? 'discard' : 'capture', extraNodeArgs: profileArgs, ...(cli ? { cli } : {}),
+  }),
 })
 
 const ALL_TARGETS: Target[] = [
   grantd('grantd', 'ES256', 'ES256', ['code', 'refresh']),
+  // The same with request and audit lines at info and metrics on (SPEC §13: < 3 % on each flow).
+  grantd('grantd+ops', 'ES256', 'ES256', ['code', 'refresh'], undefined, false, true),
   oidcProvider('oidc-provider', 'ES256', ['code', 'refresh']),
   grantd('grantd-rs256', 'RS256', undefined, ['code']),
   oidcProvider('oidc-provider-rs256', 'RS256', ['code']),
@@ -242,7 +249,7 @@ try {
       medianServerCpuShare: median(list.flatMap((x) => (x.serverCpuShare === null ? [] : [x.serverCpuShare]))),
       spread: round(Math.max(...list.map((x) => x.samplesPerSecond)) / Math.min(...list.map((x) => x.samplesPerSecond)) - 1),
     }]))
-    const pairs: Array<[string, string]> = [['grantd', 'oidc-provider'], ['grantd-rs256', 'oidc-provider-rs256'], ['grantd-rs256', 'grantd'], ['grantd', 'grantd-baseline'], ['grantd-baseline', 'oidc-provider'], ['grantd-redis', 'oidc-provider-redis'], ['grantd-redis', 'grantd']]
+    const pairs: Array<[string, string]> = [['grantd', 'oidc-provider'], ['grantd-rs256', 'oidc-provider-rs256'], ['grantd-rs256', 'grantd'], ['grantd', 'grantd-baseline'], ['grantd-baseline', 'oidc-provider'], ['grantd-redis', 'oidc-provider-redis'], ['grantd-redis', 'grantd'], ['grantd+ops', 'oidc-provider'], ['grantd+ops', 'grantd']]
     const ratios: Record<string, { median: number; perRound: number[]; p99: number; cpu: number | null }> = {}
     for (const [a, b] of pairs) {
       const xs = rounds.get(a)

@@ -17,13 +17,13 @@ export const CLI = join(ROOT, 'core', 'bin', 'grantd.js')
 export function staleBuildWarning(): string | undefined {
   const src = join(ROOT, 'core', 'src')
   const dist = join(ROOT, 'core', 'dist')
-  if (!existsSync(join(dist, 'cli', 'cli.js'))) return 'core/dist is missing: run `npm run build` first'
+  if (!existsSync(join(dist, 'index.js'))) return 'core/dist is missing: run `npm run build` first'
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
   if (existsSync(tsc)) {
     const dry = spawnSync(process.execPath, [tsc, '-b', '--dry', join(ROOT, 'core')], { encoding: 'utf8' })
     if (dry.status === 0) return /would build/.test(dry.stdout) ? 'core/src has changed since the last build: run `npm run build` to measure the current code' : undefined
   }
-  const newer = readdirSync(src).filter((f) => {
+  const newer = (readdirSync(src, { recursive: true }) as string[]).filter((f) => {
     if (!f.endsWith('.ts') || f.endsWith('.d.ts')) return false
     const built = join(dist, f.replace(/\.ts$/, '.js'))
     return !existsSync(built) || statSync(join(src, f)).mtimeMs > statSync(built).mtimeMs

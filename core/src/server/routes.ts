@@ -88,7 +88,7 @@ export function buildApp(config: ServerConfig, deps: RouteDeps): { app: Koa<Requ
       // @koa/router answers methods it does not know (SEARCH, PURGE…) with a bare 501: no request earns a 5xx.
       if (ctx.status === 501 && ctx.body === undefined) throw new OAuthError('invalid_request', 'method not allowed', { status: 405 })
       // A page a plugin forgot to lock down still may not run scripts or be framed (clickjacking, RFC 9700 §4.16).
-      if (ctx.response.is('html')) {
+      if (isHtml(ctx.res.getHeader('content-type'))) {
         if (!ctx.response.get('Content-Security-Policy')) ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
         if (!ctx.response.get('X-Frame-Options')) ctx.set('X-Frame-Options', 'DENY')
       }
@@ -192,6 +192,15 @@ export function buildApp(config: ServerConfig, deps: RouteDeps): { app: Koa<Requ
   app.use(router.routes())
   app.use(router.allowedMethods())
   return { app, configOrigins }
+}
+
+/** Whether a response's Content-Type is HTML (what `ctx.response.is('html')` answers, without type-is's parse on every response). */
+function isHtml(contentType: number | string | string[] | undefined): boolean {
+  if (typeof contentType !== 'string' || contentType.length < 9) return false
+  if (contentType.slice(0, 9).toLowerCase() !== 'text/html') return false
+  const next = contentType.charCodeAt(9)
+  // End of the header, `;` before parameters, or whitespace.
+  return Number.isNaN(next) || next === 0x3b || next === 0x20 || next === 0x09
 }
 
 /** `Host` or `Authorization` when the request has two of it; a plain scan (headersDistinct builds an object per request). */
