@@ -1,9 +1,18 @@
-import { definePlugin, option, type ConsumeOptions, type EntryOptions, type Store } from '@grantd/core'
+import { definePlugin, option, type ConsumeOptions, type EntryOptions, type IndexChange, type Store } from '@grantd/core'
 
 interface Entry {
   value: string
   expiresAt: number
   family: string | undefined
+  /** An index's members as {@link MemoryStore.indexUpdate} wrote them (`value` is their JSON array). */
+  index?: readonly IndexMember[]
+}
+
+/** One member of an index value, with its JSON text. */
+interface IndexMember {
+  readonly id: string
+  readonly exp: number
+  readonly text: string
 }
 
 /**
@@ -96,7 +105,10 @@ export class MemoryStore implements Store {
   async increment(key: string, ttlSeconds: number): Promise<number> {
     const entry = this.live(key)
     const next = (entry ? Number(entry.value) || 0 : 0) + 1
-    if (entry) entry.value = String(next)
+    if (entry) {
+      entry.value = String(next)
+      entry.index = undefined
+    }
     else this.set(key, String(next), ttlSeconds, undefined)
     return next
   }
@@ -106,7 +118,38 @@ export class MemoryStore implements Store {
     if (!entry) return 0
     const next = Math.max(0, (Number(entry.value) || 0) - 1)
     entry.value = String(next)
+    entry.index = undefined
     return next
+  }
+
+  /**
+   * The whole read-modify-write in one synchronous step (atomic like every method here). The
+   * members' parsed form and JSON texts stay with the entry, so a long index is not parsed
+   * again on its next update: this costs a filter and a join, not a parse and a stringify.
+   */
+  async indexUpdate(key: string, change: IndexChange): Promise<void> {
+    const entry = this.live(key)
+    const members = entry ? (entry.index ?? parseIndex(entry.value)) : []
+    const kept: IndexMember[] = []
+    for (const m of members) if (m.exp > change.now && m.id !== change.id) kept.push(m)
+    if (change.member !== undefined) {
+      const exp = change.exp ?? (JSON.parse(change.member) as { exp: number }).exp
+      kept.push({ id: change.id, exp, text: change.member })
+    }
+    const list = kept.length > change.maxMembers ? kept.slice(kept.length - change.maxMembers) : kept
+    if (list.length === 0) {
+      if (entry) this.remove(key, entry)
+      return
+    }
+    let latest = 0
+    let value = '['
+    for (let i = 0; i < list.length; i++) {
+      const m = list[i]!
+      if (m.exp > latest) latest = m.exp
+      value += i === 0 ? m.text : `,${m.text}`
+    }
+    this.set(key, `${value}]`, Math.max(1, latest - change.now), undefined)
+    this.entries.get(key)!.index = list
   }
 
   async revokeFamily(family: string, ttlSeconds: number): Promise<void> {
@@ -144,6 +187,24 @@ export class MemoryStore implements Store {
     this.sweep()
     return [...this.entries].map(([k, e]) => [k, e.value])
   }
+}
+
+/** An index value's members; anything that is not a JSON array of `{id, exp}` objects counts as empty. */
+function parseIndex(raw: string): IndexMember[] {
+  let value: unknown
+  try {
+    value = JSON.parse(raw)
+  } catch {
+    return []
+  }
+  if (!Array.isArray(value)) return []
+  const members: IndexMember[] = []
+  for (const m of value) {
+    if (typeof m === 'object' && m !== null && typeof (m as IndexMember).id === 'string' && typeof (m as IndexMember).exp === 'number') {
+      members.push({ id: (m as IndexMember).id, exp: (m as IndexMember).exp, text: JSON.stringify(m) })
+    }
+  }
+  return members
 }
 
 export default definePlugin({

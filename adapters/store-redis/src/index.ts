@@ -1,5 +1,5 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis'
-import { definePlugin, option, StoreUnavailableError, type ConsumeOptions, type EntryOptions, type Logger, type Store } from '@grantd/core'
+import { definePlugin, option, StoreUnavailableError, type ConsumeOptions, type EntryOptions, type IndexChange, type Logger, type Store } from '@grantd/core'
 
 export interface RedisStoreOptions {
   /** `redis://[:password@]host:port[/db]` or `rediss://…` for a single node. */
@@ -78,7 +78,51 @@ if tonumber(v) == nil then return redis.error_reply('ERR value is not an integer
 if tonumber(v) <= 0 then return 0 end
 return redis.call('DECR', KEYS[1])`
 
+/*
+ * Store.indexUpdate: a JSON array of {id, exp, ...} members updated in one atomic step.
+ * ARGV: the id to drop, the member to append ('' for none), its exp, now, the cap.
+ * Kept members are re-encoded by cjson (key order and '/' escaping may differ from
+ * JSON.stringify's; every reader parses the JSON).
+ */
+const INDEX_UPDATE = `
+local raw = redis.call('GET', KEYS[1])
+local now = tonumber(ARGV[4])
+local cap = tonumber(ARGV[5])
+local kept = {}
+if raw then
+  local ok, list = pcall(cjson.decode, raw)
+  if ok and type(list) == 'table' then
+    for _, m in ipairs(list) do
+      if type(m) == 'table' and type(m.id) == 'string' and type(m.exp) == 'number' and m.exp > now and m.id ~= ARGV[1] then
+        kept[#kept + 1] = m
+      end
+    end
+  end
+end
+local adding = ARGV[2] ~= ''
+local total = #kept + (adding and 1 or 0)
+local first = 1
+if total > cap then first = total - cap + 1 end
+local texts = {}
+local latest = 0
+for i = first, #kept do
+  texts[#texts + 1] = cjson.encode(kept[i])
+  if kept[i].exp > latest then latest = kept[i].exp end
+end
+if adding then
+  texts[#texts + 1] = ARGV[2]
+  local e = tonumber(ARGV[3])
+  if e > latest then latest = e end
+end
+if #texts == 0 then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('SET', KEYS[1], '[' .. table.concat(texts, ',') .. ']', 'EX', math.max(1, math.ceil(latest - now)))
+return #texts`
+
 interface ScriptCommands {
+  grantdIndexUpdate(k1: string, id: string, member: string, exp: number, now: number, cap: number): Promise<number>
   grantdPutFamily(k1: string, k2: string, value: string, ttl: number): Promise<number>
   grantdAddFamily(k1: string, k2: string, value: string, ttl: number): Promise<number>
   grantdConsumeFamily(k1: string, k2: string): Promise<string | null>
@@ -130,6 +174,7 @@ export class RedisStore implements Store {
     client.defineCommand('grantdRevokeFamily', { numberOfKeys: 2, lua: REVOKE_FAMILY })
     client.defineCommand('grantdIncrement', { numberOfKeys: 1, lua: INCREMENT })
     client.defineCommand('grantdDecrement', { numberOfKeys: 1, lua: DECREMENT })
+    client.defineCommand('grantdIndexUpdate', { numberOfKeys: 1, lua: INDEX_UPDATE })
     this.redis = client as Client & ScriptCommands
     this.watchdog = setInterval(() => this.expire(), Math.min(100, Math.ceil(commandTimeoutMs / 4)))
     this.watchdog.unref()
@@ -237,6 +282,12 @@ export class RedisStore implements Store {
 
   async decrement(key: string): Promise<number> {
     return this.run(() => this.redis.grantdDecrement(this.key(key)))
+  }
+
+  async indexUpdate(key: string, change: IndexChange): Promise<void> {
+    const member = change.member ?? ''
+    const exp = change.member === undefined ? 0 : (change.exp ?? (JSON.parse(change.member) as { exp: number }).exp)
+    await this.run(() => this.redis.grantdIndexUpdate(this.key(key), change.id, member, exp, change.now, change.maxMembers))
   }
 
   async revokeFamily(family: string, ttlSeconds: number): Promise<void> {

@@ -228,7 +228,7 @@ async function issue(deps: TokenEndpointDeps, input: IssueInput): Promise<JsonOb
   // SPEC §10: the session the grant was made in (a refresh carries it in its stored session state).
   const sid = typeof grant.sid === 'string' ? grant.sid : typeof grant.session?.sid === 'string' ? grant.session.sid : undefined
   if (typeof grant.sid === 'string' && userBound) {
-    const recorded = await deps.sessions.recordGrant(grant.sid, client.client_id, grantId, scope.includes('offline_access'))
+    const recorded = await deps.sessions.recordGrant(grant.sid, client.client_id, grantId, scope.includes('offline_access'), grant.sessionExp)
     if (!recorded) throw new OAuthError('invalid_grant', 'the session this authorization was made in has ended')
   }
   if (idOptions && sid !== undefined && idOptions.sid === undefined) idOptions = { ...idOptions, sid }

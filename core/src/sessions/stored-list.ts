@@ -21,7 +21,8 @@ interface Batch {
 }
 
 /**
- * A small index kept as one JSON value, updated under a short lock taken with the store's
+ * A small index kept as one JSON value, updated with the store's atomic
+ * {@link Store.indexUpdate} when it has one, else under a short lock taken with the store's
  * atomic `add` (SET NX on Redis), so it works on every {@link Store} and across processes
  * sharing one: two concurrent updates never lose a member. Expired members are pruned on
  * every write; readers filter them too.
@@ -54,10 +55,13 @@ export class StoredList {
   /** Add or replace the member with `member.id`; the list lives as long as its longest member. */
   add(key: string, member: ListMember): Promise<void> {
     const added = Object.freeze({ ...member })
+    // A store with an atomic index update does it in one operation (one round trip), no lock.
+    if (this.store.indexUpdate) return this.store.indexUpdate(key, { id: added.id, member: JSON.stringify(added), exp: added.exp, now: nowSeconds(), maxMembers: MAX_MEMBERS })
     return this.update(key, (list) => [...list.filter((m) => m.id !== added.id), added].slice(-MAX_MEMBERS))
   }
 
   remove(key: string, id: string): Promise<void> {
+    if (this.store.indexUpdate) return this.store.indexUpdate(key, { id, now: nowSeconds(), maxMembers: MAX_MEMBERS })
     return this.update(key, (list) => list.filter((m) => m.id !== id))
   }
 
@@ -176,7 +180,11 @@ function parse(raw: string): ListMember[] {
   }
 }
 
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000)
+}
+
 function live(list: ListMember[]): ListMember[] {
-  const now = Math.floor(Date.now() / 1000)
+  const now = nowSeconds()
   return list.filter((m) => m.exp > now)
 }

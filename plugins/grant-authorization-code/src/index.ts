@@ -157,14 +157,16 @@ export default definePlugin<AuthorizationCodeOptions>({
     }
 
     /** The request a login form or sign-in link carries; `undefined` when altered, expired or already used. */
-    async function readPending(id: string): Promise<{ pending: PendingAuthorization; stored: CarriedRequest } | undefined> {
+    async function readPending(id: string, withTries = false): Promise<{ pending: PendingAuthorization; stored: CarriedRequest; tries: number } | undefined> {
       const stored = carrier.open(id)
       if (!stored) return undefined
       const pending = toPending(id, stored, await host.resolve('clients').find(stored.client_id))
       if (!pending) return undefined
-      if ((await store().get(doneKey(stored))) !== undefined) return undefined
+      // The login form also needs the request's failed attempts: two reads sent together.
+      const [done, tries] = await Promise.all([store().get(doneKey(stored)), withTries ? store().get(triesKey(stored)) : undefined])
+      if (done !== undefined) return undefined
       opened.set(pending, stored)
-      return { pending, stored }
+      return { pending, stored, tries: Number(tries ?? 0) }
     }
 
     /* ------------------------------------------------------------- codes */
@@ -179,6 +181,7 @@ export default definePlugin<AuthorizationCodeOptions>({
         iss: request.issuer,
         context: request.acr,
         sid: session.sid,
+        sid_exp: session.exp,
         ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
         ...(session.acr !== undefined ? { acr: session.acr } : {}),
         ...(session.amr !== undefined ? { amr: session.amr } : {}),
@@ -381,10 +384,10 @@ export default definePlugin<AuthorizationCodeOptions>({
         return page(ctx, err.status === 413 ? 413 : 400, 'Sign-in failed', 'The sign-in form could not be read.')
       }
       const id = params.get('pending')
-      const loaded = id === undefined ? undefined : await browserSafeRead(ctx, id)
+      const loaded = id === undefined ? undefined : await browserSafeRead(ctx, id, true)
       if (loaded === null) return
       if (!loaded) return page(ctx, 400, 'This sign-in request has expired', 'The sign-in took too long or was already completed.')
-      const { pending, stored } = loaded
+      const { pending, stored, tries: attempts } = loaded
       ctx.state.clientId = pending.client.client_id
 
       // Login CSRF: the form must come from a page this server rendered for this browser.
@@ -397,7 +400,6 @@ export default definePlugin<AuthorizationCodeOptions>({
 
       await browserRoute(ctx, pending, async () => {
         if (params.get('continue') === '1') return continueAs(ctx, pending, stored)
-        const attempts = Number((await store().get(triesKey(stored))) ?? 0)
         if (attempts >= maxLoginAttempts) return service.fail(ctx, pending, 'access_denied', 'too many failed sign-in attempts')
         // Only a wrong password is counted (and stored), after the core's per-address throttle
         // has seen it: a form posted without a guess costs the store nothing (SPEC §9).
@@ -430,9 +432,9 @@ export default definePlugin<AuthorizationCodeOptions>({
     })
 
     /** Read the pending request for the login form; `null` when an error page was already written. */
-    async function browserSafeRead(ctx: RouteContext, id: string): Promise<{ pending: PendingAuthorization; stored: CarriedRequest } | undefined | null> {
+    async function browserSafeRead(ctx: RouteContext, id: string, withTries = false): Promise<{ pending: PendingAuthorization; stored: CarriedRequest; tries: number } | undefined | null> {
       try {
-        return await readPending(id)
+        return await readPending(id, withTries)
       } catch (err) {
         if (!(err instanceof StoreUnavailableError)) throw err
         page(ctx, 503, 'Temporarily unavailable', 'Signing in is temporarily unavailable. Please try again in a moment.')
