@@ -1,4 +1,4 @@
-import { hash, randomBytes, randomUUID } from 'node:crypto'
+import { hash, randomBytes, randomFillSync, randomUUID } from 'node:crypto'
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose'
 import { JwsSigner } from './jws.js'
 import { ID_TOKEN_DEFAULT_ALG, type KeySet } from './keys.js'
@@ -45,9 +45,27 @@ function decodeClaims(token: string): JWTPayload | undefined {
   }
 }
 
-/** Random opaque values: 256 bits, base64url. */
+/*
+ * Random values come from a pool filled by the CSPRNG 4 KiB at a time (as Node's randomUUID
+ * does): a flow draws ~7 of them, and `randomBytes` per value costs ~2.2 µs CPU against
+ * ~0.13 µs from the pool. Every byte is handed out once, then the pool is refilled.
+ */
+const POOL_SIZE = 4096
+const pool = Buffer.allocUnsafe(POOL_SIZE)
+let poolOffset = POOL_SIZE
+
+/** Random opaque values: 256 bits by default, base64url. */
 export function randomToken(bytes = 32): string {
-  return randomBytes(bytes).toString('base64url')
+  if (bytes > POOL_SIZE / 4) return randomBytes(bytes).toString('base64url')
+  if (poolOffset + bytes > POOL_SIZE) {
+    randomFillSync(pool)
+    poolOffset = 0
+  }
+  const value = pool.toString('base64url', poolOffset, poolOffset + bytes)
+  // Not left behind in the pool once handed out.
+  pool.fill(0, poolOffset, poolOffset + bytes)
+  poolOffset += bytes
+  return value
 }
 
 /** Storage keys derived from secrets (codes, refresh tokens) are their SHA-256, never the secret. */

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import {
   OAuthError, randomToken, secretKey, type AcrContext, type Grant, type GrantRequest, type Logger, type ResourceDefinition, type Store,
 } from '@grantd/core'
@@ -49,7 +48,7 @@ export class AuthorizationCodes {
   ) {}
 
   async issue(record: CodeRecord): Promise<string> {
-    const family = randomBytes(16).toString('base64url')
+    const family = randomToken(16)
     const code = `${family}.${randomToken(32)}`
     await this.store().put(`ac:${secretKey(code)}`, JSON.stringify(record), this.codeTtl, { family })
     return code

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto'
-import type { AcrContext } from '@grantd/core'
+import { randomToken, type AcrContext } from '@grantd/core'
 import type { AuthorizationRequest } from './authorization-request.js'
 import type { CookieSigner } from './cookies.js'
 import type { PkceMethod } from './pkce.js'
@@ -51,7 +50,7 @@ export class PendingCodec {
    */
   seal(request: AuthorizationRequest, notices: readonly string[] = []): { sealed: string; carried: CarriedRequest } | undefined {
     const carried: CarriedRequest = {
-      rid: randomBytes(16).toString('base64url'),
+      rid: randomToken(16),
       exp: Math.floor(Date.now() / 1000) + this.ttl,
       client_id: request.client.client_id, redirect_uri: request.redirectUri, scope: request.scope, acr: request.acr,
       prompt: request.prompt, issuer: request.issuer,
