@@ -317,7 +317,8 @@ export interface Store {
    * members `{"id": string, "exp": number, ...}` (the core's session and consent indexes):
    * drop the members whose `exp` is not after `change.now`, drop the member with
    * `change.id`, append `change.member` (a member's JSON text, whose id is `change.id`)
-   * when given, keep the last `change.maxMembers`, and store the array with a TTL reaching
+   * when given (the core writes it as `{"id":…,"exp":…,…}`, id first and exp second, and
+   * a store may keep a list in that shape to update it without parsing), keep the last `change.maxMembers`, and store the array with a TTL reaching
    * its latest `exp` (delete the key when it is left empty). A value that is not such an
    * array counts as empty. Without this method the core does the same under a lock taken
    * with {@link add}; a store that has it must use it for every writer of a key (it does

@@ -227,6 +227,16 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<St
     await update(bad, member('y', now() + 60))
     t.same((await read(bad)).map((m) => m.id), ['ok', 'y'], 'members without a string id and a numeric exp are dropped')
 
+    // Ids and fields holding the texts a store might look for when it walks a list without parsing it.
+    const tricky = fresh('tricky')
+    const ids = ['web },{"id":"x', 'a","exp":1,"b', 'https://rp.example/path', 'back\\slash\\', 'ünï "q"']
+    for (const id of ids) await update(tricky, { id, member: JSON.stringify({ id, exp: now() + 60, client_id: '},{"id":"y","exp":0}', note: '","exp":1' }), exp: now() + 60, now: now(), maxMembers: 200 })
+    t.same((await read(tricky)).map((m) => m.id), ids, 'odd ids and fields survive the walk')
+    await update(tricky, { id: ids[1]!, now: now(), maxMembers: 200 })
+    await update(tricky, member(ids[3]!, now() + 90))
+    t.same((await read(tricky)).map((m) => m.id), [ids[0], ids[2], ids[4], ids[3]], 'and are found by id')
+    t.equal((await read(tricky))[0]!.client_id, '},{"id":"y","exp":0}', 'fields come back as they were')
+
     const raced = fresh('raced')
     await Promise.all(Array.from({ length: 40 }, (_, i) => update(raced, member(`r${i}`, now() + 60))))
     t.equal((await read(raced)).length, 40, '40 concurrent additions: none lost')

