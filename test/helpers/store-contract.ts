@@ -250,6 +250,23 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<St
     t.equal(await store.get(brief), undefined, 'the index expires with its latest member')
   })
 
+  t.test(`${name}: one key deleted, consumed, expired and set again many times`, async (t) => {
+    const store = await makeStore()
+    const key = fresh('churn')
+    let ok = true
+    for (let i = 0; i < 300; i++) {
+      await store.put(key, `v${i}`, 60)
+      if ((await store.get(key)) !== `v${i}`) ok = false
+      if (i % 3 === 0) ok = (await store.delete(key)) && ok
+      else if (i % 3 === 1) ok = (await store.consume(key)) === `v${i}` && ok
+      else ok = (await store.delete(key)) && (await store.increment(key, 60)) === 1 && (await store.delete(key)) && ok
+      if ((await store.get(key)) !== undefined) ok = false
+    }
+    t.ok(ok, 'every round reads what it wrote and finds the key gone after')
+    t.equal(await store.add(key, 'last', 60), true, 'and add still sees it absent')
+    t.equal(await store.get(key), 'last')
+  })
+
   t.test(`${name}: ping`, async (t) => {
     const store = await makeStore()
     await store.ping()
