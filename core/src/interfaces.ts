@@ -315,7 +315,8 @@ export interface Store {
   /**
    * Optional: one atomic read-modify-write of a small index kept as a JSON array of
    * members `{"id": string, "exp": number, ...}` (the core's session and consent indexes):
-   * drop the members whose `exp` is not after `change.now`, drop the member with
+   * drop the members whose `exp` is not after `change.now` (a store may leave some of them
+   * for a later update: readers skip expired members), drop the member with
    * `change.id`, append `change.member` (a member's JSON text, whose id is `change.id`)
    * when given (the core writes it as `{"id":…,"exp":…,…}`, id first and exp second, and
    * a store may keep a list in that shape to update it without parsing), keep the last `change.maxMembers`, and store the array with a TTL reaching

@@ -87,7 +87,11 @@ return redis.call('DECR', KEYS[1])`
  * occur only where a member or its exp starts) and is kept as it is. A value in any other
  * shape is decoded with cjson and rewritten in that shape. Decoding and re-encoding a
  * 200-member list (24 KB) cost Redis ~0.3 ms per update; the walk, copying runs of kept
- * members as one piece, ~0.1 ms.
+ * members as one piece, ~0.1 ms. The common update — a new id appended to a list whose
+ * first (oldest) member is live — skips the walk: one search says the id is not there, the
+ * member boundaries are counted for the cap, and the text is appended to; expired members
+ * further on stay (readers skip them) until the first member expires and a walk prunes.
+ * Sessions' members are appended in time order with one lifetime, so that is rare.
  */
 const INDEX_UPDATE = `
 local raw = redis.call('GET', KEYS[1])
@@ -97,6 +101,33 @@ local cap = tonumber(ARGV[5])
 local starts, stops, exps, texts = {}, {}, {}, nil
 local n = 0
 local fast = raw ~= false and string.sub(raw, 1, 8) == '[{"id":"' and string.sub(raw, -2) == '}]'
+if fast and ARGV[2] ~= '' then
+  local q = string.find(raw, '","exp":', 9, true)
+  local nx = string.find(raw, '},{"id":"', 9, true)
+  local e = q and (not nx or q < nx) and tonumber(string.match(raw, '^[-+.%deE]+', q + 8))
+  if e and e > now and not string.find(raw, '{"id":' .. idjson .. ',"exp":', 1, true) then
+    local bounds = {}
+    while nx do
+      bounds[#bounds + 1] = nx
+      nx = string.find(raw, '},{"id":"', nx + 9, true)
+    end
+    local count = #bounds + 1
+    local drop = count + 1 - cap
+    local value
+    if drop >= count then
+      value = '[' .. ARGV[2] .. ']'
+    elseif drop > 0 then
+      value = '[' .. string.sub(raw, bounds[drop] + 2, #raw - 1) .. ',' .. ARGV[2] .. ']'
+    else
+      value = string.sub(raw, 1, #raw - 1) .. ',' .. ARGV[2] .. ']'
+    end
+    local ttl = redis.call('TTL', KEYS[1])
+    local need = math.ceil(tonumber(ARGV[3]) - now)
+    if ttl < need then ttl = need end
+    redis.call('SET', KEYS[1], value, 'EX', math.max(1, ttl))
+    return math.min(count + 1, cap)
+  end
+end
 if fast then
   local len = #raw
   local pos = 2
