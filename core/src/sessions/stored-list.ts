@@ -24,8 +24,8 @@ interface Batch {
  * A small index kept as one JSON value, updated with the store's atomic
  * {@link Store.indexUpdate} when it has one, else under a short lock taken with the store's
  * atomic `add` (SET NX on Redis), so it works on every {@link Store} and across processes
- * sharing one: two concurrent updates never lose a member. Expired members are pruned on
- * every write; readers filter them too.
+ * sharing one: two concurrent updates never lose a member. Expired members are pruned when
+ * the list is written (a store's own update may leave some for later); readers filter them.
  *
  * Within one process, updates of a list queue behind the one in flight instead of
  * contending for the store lock (whose loser sleeps 5–25 ms), and the queued ones are
