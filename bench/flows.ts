@@ -11,6 +11,9 @@
  *   JWTs everywhere.
  * - `refresh`: refresh_token with rotation, each user presenting the newest token it got
  *   (seeded by one code flow per user with offline_access before the clock starts).
+ * - On Redis (only when named in BENCH_TARGETS): `grantd-redis`, `oidc-provider-redis` and,
+ *   with BENCH_GRANTD_BASELINE, `grantd-baseline-redis`, both flows, on the run's own
+ *   redis-server, whose CPU per flow is reported with the server's.
  *
  * Each server runs pinned to SERVER_CPU, the load generator to LOAD_CPU. Before measuring,
  * each target's token response is checked: an ES256 JWT access token and an ID token of
