@@ -11,6 +11,9 @@
  *   JWTs everywhere.
  * - `refresh`: refresh_token with rotation, each user presenting the newest token it got
  *   (seeded by one code flow per user with offline_access before the clock starts).
+ * - On Redis (only when named in BENCH_TARGETS): `grantd-redis`, `oidc-provider-redis` and,
+ *   with BENCH_GRANTD_BASELINE, `grantd-baseline-redis`, both flows, on the run's own
+ *   redis-server, whose CPU per flow is reported with the server's.
  *
  * Each server runs pinned to SERVER_CPU, the load generator to LOAD_CPU. Before measuring,
  * each target's token response is checked: an ES256 JWT access token and an ID token of
@@ -105,7 +108,7 @@ const oidcProvider = (name: string, idAlg: 'ES256' | 'RS256', flows: Target['flo
 const grantd = (name: string, idAlg: 'ES256' | 'RS256', clientAlg: 'ES256' | undefined, flows: Target['flows'], cli?: string, redis = false, ops = false): Target => ({
   name, idAlg, flows, redis, extra: {}, endpoints: { authorize: '/connect/authorize', token: '/connect/token' },
   start: async (port) => startGrantd({
-    name, config: await grantdConfig(port, clientAlg, redis ? { use: '@grantd/store-redis', options: { url: redisUrl(), prefix: 'bench-flows:' } } : undefined, ops),
+    name, config: await grantdConfig(port, clientAlg, redis ? { use: '@grantd/store-redis', options: { url: redisUrl(), prefix: `bench-flows-${name}:` } } : undefined, ops),
     port, cpu: SERVER_CPU, stdout: ops ? 'discard' : 'capture', extraNodeArgs: profileArgs, ...(cli ? { cli } : {}),
   }),
 })
@@ -117,10 +120,10 @@ const ALL_TARGETS: Target[] = [
   oidcProvider('oidc-provider', 'ES256', ['code', 'refresh']),
   grantd('grantd-rs256', 'RS256', undefined, ['code']),
   oidcProvider('oidc-provider-rs256', 'RS256', ['code']),
-  // Refresh on Redis (only when named in BENCH_TARGETS): grantd with @grantd/store-redis (auto-pipelining on, its default),
+  // On Redis (only when named in BENCH_TARGETS): grantd with @grantd/store-redis (auto-pipelining on, its default),
   // oidc-provider with every model in Redis through targets/oidc-provider-redis-adapter.ts (its own example's data model).
-  grantd('grantd-redis', 'ES256', 'ES256', ['refresh'], undefined, true),
-  oidcProvider('oidc-provider-redis', 'ES256', ['refresh'], true),
+  grantd('grantd-redis', 'ES256', 'ES256', ['code', 'refresh'], undefined, true),
+  oidcProvider('oidc-provider-redis', 'ES256', ['code', 'refresh'], true),
 ]
 // Another build of grantd, its client set to ES256 ID tokens like `grantd`'s. A build from before per-client algs knows no
 // id_token_signed_response_alg: BENCH_GRANTD_BASELINE_NO_CLIENT_ALG=1 leaves it out (that build's first key, ES256, signs).
@@ -128,7 +131,7 @@ if (process.env.BENCH_GRANTD_BASELINE) {
   const clientAlg = process.env.BENCH_GRANTD_BASELINE_NO_CLIENT_ALG === '1' ? undefined : 'ES256'
   ALL_TARGETS.push(grantd('grantd-baseline', 'ES256', clientAlg, ['code', 'refresh'], process.env.BENCH_GRANTD_BASELINE))
   // The same build on the Redis store (only when named in BENCH_TARGETS, like the other Redis targets).
-  ALL_TARGETS.push(grantd('grantd-baseline-redis', 'ES256', clientAlg, ['refresh'], process.env.BENCH_GRANTD_BASELINE, true))
+  ALL_TARGETS.push(grantd('grantd-baseline-redis', 'ES256', clientAlg, ['code', 'refresh'], process.env.BENCH_GRANTD_BASELINE, true))
 }
 const wanted = process.env.BENCH_TARGETS?.split(',').map((s) => s.trim()).filter(Boolean)
 const targets = wanted ? ALL_TARGETS.filter((t) => wanted.includes(t.name)) : ALL_TARGETS.filter((t) => !t.redis)
@@ -199,7 +202,7 @@ async function check(r: Running, kind: 'code' | 'refresh'): Promise<string> {
  * than one that signs on the main thread: req/s then measure that share as much as the work,
  * and CPU per sample is the fairer comparison.
  */
-type Round = FlowLoadResult & { round: number; serverCpuMicrosPerSample: number | null; serverCpuShare: number | null }
+type Round = FlowLoadResult & { round: number; serverCpuMicrosPerSample: number | null; serverCpuShare: number | null; redisCpuMicrosPerSample?: number | null }
 const report: Record<string, unknown> = {
   benchmark: 'user-facing flows on memory stores: authorization code flow with PKCE and login; refresh_token with rotation',
   date: new Date().toISOString(),
@@ -229,15 +232,19 @@ try {
     for (let n = 1; n <= ROUNDS; n++) {
       for (const r of here) {
         const before = cpuTimeMs(r.server.proc.pid)
+        // A Redis target's store work is partly in the run's redis-server: its CPU per sample too.
+        const redisBefore = r.target.redis ? cpuTimeMs(redisServer?.proc.pid) : undefined
         const result = await runJson<FlowLoadResult>(['--import=tsx', WORKER], LOAD_CPU, spec(r, kind, SECONDS))
         const after = cpuTimeMs(r.server.proc.pid)
+        const redisAfter = r.target.redis ? cpuTimeMs(redisServer?.proc.pid) : undefined
+        const redisCpu = redisBefore !== undefined && redisAfter !== undefined ? round(((redisAfter - redisBefore) * 1000) / result.samples, 1) : undefined
         // Refresh runs seed their chains before the clock; that CPU is spread over the samples (a few per cent at most).
         const cpu = before !== undefined && after !== undefined ? round(((after - before) * 1000) / result.samples, 1) : null
         const list = rounds.get(r.target.name) ?? []
         const share = before !== undefined && after !== undefined ? round((after - before) / 1000 / result.durationSeconds, 2) : null
-        list.push({ round: n, ...result, serverCpuMicrosPerSample: cpu, serverCpuShare: share })
+        list.push({ round: n, ...result, serverCpuMicrosPerSample: cpu, serverCpuShare: share, ...(redisCpu !== undefined ? { redisCpuMicrosPerSample: redisCpu } : {}) })
         rounds.set(r.target.name, list)
-        process.stderr.write(`round ${n} ${kind} ${r.target.name.padEnd(20)} ${String(result.samplesPerSecond).padStart(7)}/s  p50 ${result.latencyMs.p50} ms  p99 ${result.latencyMs.p99} ms  ${cpu ?? '?'} µs CPU/${kind === 'code' ? 'flow' : 'refresh'}  ${result.requestsPerSample} HTTP req each  load CPU ${result.loadCpuShare}, server CPU ${share ?? '?'}\n`)
+        process.stderr.write(`round ${n} ${kind} ${r.target.name.padEnd(20)} ${String(result.samplesPerSecond).padStart(7)}/s  p50 ${result.latencyMs.p50} ms  p99 ${result.latencyMs.p99} ms  ${cpu ?? '?'} µs CPU/${kind === 'code' ? 'flow' : 'refresh'}  ${result.requestsPerSample} HTTP req each  load CPU ${result.loadCpuShare}, server CPU ${share ?? '?'}${redisCpu !== undefined ? `, redis ${redisCpu} µs CPU each` : ''}\n`)
       }
     }
     const summary = Object.fromEntries([...rounds].map(([name, list]) => [name, {
@@ -248,9 +255,10 @@ try {
       requestsPerSample: list[0]!.requestsPerSample,
       medianLoadCpuShare: median(list.map((x) => x.loadCpuShare)),
       medianServerCpuShare: median(list.flatMap((x) => (x.serverCpuShare === null ? [] : [x.serverCpuShare]))),
+      ...(list.some((x) => typeof x.redisCpuMicrosPerSample === 'number') ? { medianRedisCpuMicros: round(median(list.flatMap((x) => (typeof x.redisCpuMicrosPerSample === 'number' ? [x.redisCpuMicrosPerSample] : []))), 1) } : {}),
       spread: round(Math.max(...list.map((x) => x.samplesPerSecond)) / Math.min(...list.map((x) => x.samplesPerSecond)) - 1),
     }]))
-    const pairs: Array<[string, string]> = [['grantd', 'oidc-provider'], ['grantd-rs256', 'oidc-provider-rs256'], ['grantd-rs256', 'grantd'], ['grantd', 'grantd-baseline'], ['grantd-baseline', 'oidc-provider'], ['grantd-redis', 'oidc-provider-redis'], ['grantd-redis', 'grantd'], ['grantd+ops', 'oidc-provider'], ['grantd+ops', 'grantd']]
+    const pairs: Array<[string, string]> = [['grantd', 'oidc-provider'], ['grantd-rs256', 'oidc-provider-rs256'], ['grantd-rs256', 'grantd'], ['grantd', 'grantd-baseline'], ['grantd-baseline', 'oidc-provider'], ['grantd-redis', 'oidc-provider-redis'], ['grantd-redis', 'grantd'], ['grantd-redis', 'grantd-baseline-redis'], ['grantd+ops', 'oidc-provider'], ['grantd+ops', 'grantd']]
     const ratios: Record<string, { median: number; perRound: number[]; p99: number; cpu: number | null }> = {}
     for (const [a, b] of pairs) {
       const xs = rounds.get(a)

@@ -282,6 +282,18 @@ export interface RotateOptions extends ConsumeOptions {
   readonly next: StoreEntry
 }
 
+/** {@link Store.indexUpdate}: remove member `id`, then append `member` (JSON text) if given. */
+export interface IndexChange {
+  readonly id: string
+  /** The new member's JSON text (an object with this `id` and `exp`); absent to only remove. */
+  readonly member?: string
+  /** The new member's `exp` (seconds since the epoch). */
+  readonly exp?: number
+  /** Seconds since the epoch, by the caller's clock: members with `exp <= now` are dropped. */
+  readonly now: number
+  readonly maxMembers: number
+}
+
 /**
  * Narrow key/value storage for short-lived secrets' records. Keys are already hashes
  * when they derive from a secret; values are opaque strings (JSON from the core).
@@ -320,6 +332,20 @@ export interface Store {
   /** Delete every entry of the family and remember the revocation for `ttlSeconds`. */
   revokeFamily(family: string, ttlSeconds: number): Promise<void>
   isFamilyRevoked(family: string): Promise<boolean>
+  /**
+   * Optional: one atomic read-modify-write of a small index kept as a JSON array of
+   * members `{"id": string, "exp": number, ...}` (the core's session and consent indexes):
+   * drop the members whose `exp` is not after `change.now` (a store may leave some of them
+   * for a later update: readers skip expired members), drop the member with
+   * `change.id`, append `change.member` (a member's JSON text, whose id is `change.id`)
+   * when given (the core writes it as `{"id":…,"exp":…,…}`, id first and exp second, and
+   * a store may keep a list in that shape to update it without parsing), keep the last `change.maxMembers`, and store the array with a TTL reaching
+   * its latest `exp` (delete the key when it is left empty). A value that is not such an
+   * array counts as empty. Without this method the core does the same under a lock taken
+   * with {@link add}; a store that has it must use it for every writer of a key (it does
+   * not honour that lock).
+   */
+  indexUpdate?(key: string, change: IndexChange): Promise<void>
   /** Resolves when the backend answers; readiness probes call this. */
   ping(): Promise<void>
   close(): Promise<void>
@@ -429,6 +455,12 @@ export interface Grant {
    * A session that has already ended refuses the grant (`invalid_grant`).
    */
   sid?: string
+  /**
+   * That session's `exp` (seconds since the epoch) when the grant's authorization was made,
+   * if the grant knows it: the core then records the participant without reading the session
+   * first (it still reads it once, after recording, to refuse a grant of an ended session).
+   */
+  sessionExp?: number
 }
 
 /**

@@ -227,6 +227,88 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<St
     t.equal(await store.get('x y', { family: famOdd }), undefined, 'families with odd names revoke too')
   })
 
+  t.test(`${name}: indexUpdate (optional) is one atomic list update`, async (t) => {
+    const store = await makeStore()
+    if (!store.indexUpdate) {
+      t.pass('not implemented: the core falls back to its locked update')
+      return
+    }
+    const update = store.indexUpdate.bind(store)
+    const now = () => Math.floor(Date.now() / 1000)
+    const read = async (key: string) => JSON.parse((await store.get(key)) ?? '[]') as Array<{ id: string; exp: number; [k: string]: unknown }>
+    const member = (id: string, exp: number, extra: Record<string, unknown> = {}) => ({ id, member: JSON.stringify({ id, exp, ...extra }), exp, now: now(), maxMembers: 200 })
+    const key = fresh('index')
+    await update(key, member('a', now() + 60, { client_id: 'c "1" / ü', offline: false }))
+    await update(key, member('b', now() + 60))
+    t.same(await read(key), [{ id: 'a', exp: now() + 60, client_id: 'c "1" / ü', offline: false }, { id: 'b', exp: now() + 60 }].map((m) => ({ ...m, exp: (m.exp as number) })), 'members append in order, fields round-trip')
+    await update(key, member('a', now() + 120))
+    t.same((await read(key)).map((m) => m.id), ['b', 'a'], 'the same id is replaced (moved to the end)')
+    t.equal((await read(key)).find((m) => m.id === 'a')?.exp, now() + 120, 'with its new exp')
+    await update(key, { id: 'b', now: now(), maxMembers: 200 })
+    t.same((await read(key)).map((m) => m.id), ['a'], 'an update without a member only removes')
+    await update(key, { id: 'a', now: now(), maxMembers: 200 })
+    t.equal(await store.get(key), undefined, 'an index left empty is deleted')
+    await update(key, { id: 'nothing', now: now(), maxMembers: 200 })
+    t.equal(await store.get(key), undefined, 'removing from an absent index leaves nothing')
+
+    const capped = fresh('capped')
+    for (let i = 0; i < 5; i++) await update(capped, { ...member(`m${i}`, now() + 60), maxMembers: 3 })
+    t.same((await read(capped)).map((m) => m.id), ['m2', 'm3', 'm4'], 'the cap keeps the latest members')
+
+    const stale = fresh('stale')
+    await update(stale, member('old', now() + 60))
+    await update(stale, { ...member('new', now() + 60), now: now() + 61 })
+    t.same((await read(stale)).map((m) => m.id), ['new'], 'members whose exp is not after now are dropped')
+
+    const junk = fresh('junk')
+    await store.put(junk, '{"not":"a list"}', 60)
+    await update(junk, member('x', now() + 60))
+    t.same((await read(junk)).map((m) => m.id), ['x'], 'a value that is no list counts as empty')
+    const bad = fresh('bad')
+    await store.put(bad, '[{"id":1,"exp":2},"s",{"id":"ok","exp":' + (now() + 60) + '},{"id":"noexp"}]', 60)
+    await update(bad, member('y', now() + 60))
+    t.same((await read(bad)).map((m) => m.id), ['ok', 'y'], 'members without a string id and a numeric exp are dropped')
+
+    // Ids and fields holding the texts a store might look for when it walks a list without parsing it.
+    const tricky = fresh('tricky')
+    const ids = ['web },{"id":"x', 'a","exp":1,"b', 'https://rp.example/path', 'back\\slash\\', 'ünï "q"']
+    for (const id of ids) await update(tricky, { id, member: JSON.stringify({ id, exp: now() + 60, client_id: '},{"id":"y","exp":0}', note: '","exp":1' }), exp: now() + 60, now: now(), maxMembers: 200 })
+    t.same((await read(tricky)).map((m) => m.id), ids, 'odd ids and fields survive the walk')
+    await update(tricky, { id: ids[1]!, now: now(), maxMembers: 200 })
+    await update(tricky, member(ids[3]!, now() + 90))
+    t.same((await read(tricky)).map((m) => m.id), [ids[0], ids[2], ids[4], ids[3]], 'and are found by id')
+    t.equal((await read(tricky))[0]!.client_id, '},{"id":"y","exp":0}', 'fields come back as they were')
+
+    const raced = fresh('raced')
+    await Promise.all(Array.from({ length: 40 }, (_, i) => update(raced, member(`r${i}`, now() + 60))))
+    t.equal((await read(raced)).length, 40, '40 concurrent additions: none lost')
+    await Promise.all(Array.from({ length: 20 }, (_, i) => update(raced, { id: `r${i}`, now: now(), maxMembers: 200 })))
+    t.same((await read(raced)).map((m) => m.id).sort(), Array.from({ length: 20 }, (_, i) => `r${i + 20}`).sort(), '20 concurrent removals: exactly those gone')
+
+    const brief = fresh('brief-index')
+    await update(brief, member('short', now() + 1))
+    t.ok(await store.get(brief), 'present while its latest member lives')
+    await sleep(2100)
+    t.equal(await store.get(brief), undefined, 'the index expires with its latest member')
+  })
+
+  t.test(`${name}: one key deleted, consumed, expired and set again many times`, async (t) => {
+    const store = await makeStore()
+    const key = fresh('churn')
+    let ok = true
+    for (let i = 0; i < 300; i++) {
+      await store.put(key, `v${i}`, 60)
+      if ((await store.get(key)) !== `v${i}`) ok = false
+      if (i % 3 === 0) ok = (await store.delete(key)) && ok
+      else if (i % 3 === 1) ok = (await store.consume(key)) === `v${i}` && ok
+      else ok = (await store.delete(key)) && (await store.increment(key, 60)) === 1 && (await store.delete(key)) && ok
+      if ((await store.get(key)) !== undefined) ok = false
+    }
+    t.ok(ok, 'every round reads what it wrote and finds the key gone after')
+    t.equal(await store.add(key, 'last', 60), true, 'and add still sees it absent')
+    t.equal(await store.get(key), 'last')
+  })
+
   t.test(`${name}: ping`, async (t) => {
     const store = await makeStore()
     await store.ping()

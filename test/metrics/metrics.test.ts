@@ -83,6 +83,8 @@ t.test('counts after known traffic', async (t) => {
   t.notMatch(text, /no\/such\/path/, 'a raw path never becomes a label')
   t.ok((v('grantd_store_duration_seconds_count', { operation: 'consume' }) ?? 0) >= 1, 'store calls are timed (the code redemption\'s consume)')
   t.ok((v('grantd_store_duration_seconds_count', { operation: 'rotate' }) ?? 0) >= 1, 'and the refresh rotation\'s one rotate call')
+  // Metrics must not hide the store's optional operations (mixed paths on one key across processes).
+  t.ok((v('grantd_store_duration_seconds_count', { operation: 'indexUpdate' }) ?? 0) >= 1, 'and the session index\'s indexUpdate (the login form)')
   t.equal(v('grantd_store_errors_total', { operation: 'consume' }), 0)
   t.ok(samples.has('process_cpu_user_seconds_total'), 'process metrics')
   t.ok(samples.has('nodejs_eventloop_lag_seconds'), 'Node.js metrics')

@@ -32,16 +32,36 @@ t.test('memory store', async (t) => {
   await concurrentAdds(t, [store])
 })
 
+/** The store without its optional atomic index update: StoredList's locked read-modify-write. */
+function withoutIndexUpdate(store: Store): Store {
+  return new Proxy(store, { get: (target, prop) => (prop === 'indexUpdate' ? undefined : Reflect.get(target, prop, target)) })
+}
+
+t.test('memory store, locked fallback', async (t) => {
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  await concurrentAdds(t, [withoutIndexUpdate(store)])
+})
+
 const redis = await findRedis()
 if (!redis) t.skip('no Redis available (see notice above)', () => {})
 else {
+  t.teardown(() => redis.stop())
   t.test('two Redis connections', async (t) => {
     const prefix = `grantd-list:${randomBytes(4).toString('hex')}:`
     const options = { url: redis.url, prefix, commandTimeoutMs: 2000, connectTimeoutMs: 2000, autoPipelining: true }
     const a = new RedisStore(connect(options), prefix)
     const b = new RedisStore(connect(options), prefix)
-    t.teardown(async () => { await a.close(); await b.close(); await redis.stop() })
+    t.teardown(async () => { await a.close(); await b.close() })
     await concurrentAdds(t, [a, b])
+  })
+  t.test('two Redis connections, locked fallback', async (t) => {
+    const prefix = `grantd-list:${randomBytes(4).toString('hex')}:`
+    const options = { url: redis.url, prefix, commandTimeoutMs: 2000, connectTimeoutMs: 2000, autoPipelining: true }
+    const a = new RedisStore(connect(options), prefix)
+    const b = new RedisStore(connect(options), prefix)
+    t.teardown(async () => { await a.close(); await b.close() })
+    await concurrentAdds(t, [withoutIndexUpdate(a), withoutIndexUpdate(b)])
   })
 }
 

@@ -1,9 +1,18 @@
-import { definePlugin, option, type ConsumeOptions, type EntryOptions, type RotateOptions, type Store } from '@grantd/core'
+import { definePlugin, option, type ConsumeOptions, type EntryOptions, type IndexChange, type RotateOptions, type Store } from '@grantd/core'
 
 interface Entry {
   value: string
   expiresAt: number
   family: string | undefined
+  /** An index's members as {@link MemoryStore.indexUpdate} wrote them (`value` is their JSON array). */
+  index?: readonly IndexMember[]
+}
+
+/** One member of an index value, with its JSON text. */
+interface IndexMember {
+  readonly id: string
+  readonly exp: number
+  readonly text: string
 }
 
 /**
@@ -23,32 +32,50 @@ export class MemoryStore implements Store {
 
   private live(key: string): Entry | undefined {
     const entry = this.entries.get(key)
-    if (!entry) return undefined
-    if (entry.expiresAt <= Date.now()) {
-      this.remove(key, entry)
-      return undefined
-    }
-    return entry
+    return entry !== undefined && entry.expiresAt > Date.now() ? entry : undefined
   }
 
+  /*
+   * Entries are updated in place, and a deleted or expired entry stays in the Map (absent to
+   * every reader) until the sweep: V8's Map leaves a deleted key's slot in its hash chain
+   * until the table is rebuilt, so a key deleted and set again on every request (a sign-in
+   * counter, a user's session index) made each lookup of it walk thousands of dead slots —
+   * 14 µs per delete + set of one key in a 50 000-entry Map, against 50 ns in place.
+   */
   private remove(key: string, entry: Entry): void {
-    this.entries.delete(key)
-    if (entry.family !== undefined) {
-      const members = this.families.get(entry.family)
-      members?.delete(key)
-      if (members && members.size === 0) this.families.delete(entry.family)
-    }
+    this.detach(key, entry)
+    entry.value = ''
+    entry.expiresAt = 0
+    entry.index = undefined
   }
 
-  private set(key: string, value: string, ttlSeconds: number, family: string | undefined): void {
-    const prior = this.entries.get(key)
-    if (prior) this.remove(key, prior)
-    this.entries.set(key, { value, expiresAt: Date.now() + ttlSeconds * 1000, family })
-    if (family !== undefined) {
+  private detach(key: string, entry: Entry): void {
+    if (entry.family === undefined) return
+    const members = this.families.get(entry.family)
+    members?.delete(key)
+    if (members && members.size === 0) this.families.delete(entry.family)
+    entry.family = undefined
+  }
+
+  private set(key: string, value: string, ttlSeconds: number, family: string | undefined): Entry {
+    const expiresAt = Date.now() + ttlSeconds * 1000
+    let entry = this.entries.get(key)
+    if (entry) {
+      if (entry.family !== family) this.detach(key, entry)
+      entry.value = value
+      entry.expiresAt = expiresAt
+      entry.index = undefined
+    } else {
+      entry = { value, expiresAt, family: undefined }
+      this.entries.set(key, entry)
+    }
+    if (family !== undefined && entry.family === undefined) {
+      entry.family = family
       let members = this.families.get(family)
       if (!members) this.families.set(family, (members = new Set()))
       members.add(key)
     }
+    return entry
   }
 
   /** An entry is addressed by (family, key), as in the Redis store's hash-tagged keys. */
@@ -86,8 +113,9 @@ export class MemoryStore implements Store {
     const slot = this.slot(key, options)
     const entry = this.live(slot)
     if (!entry) return undefined
+    const value = entry.value
     this.remove(slot, entry)
-    return entry.value
+    return value
   }
 
   async rotate(key: string, options: RotateOptions): Promise<string | undefined> {
@@ -109,8 +137,12 @@ export class MemoryStore implements Store {
   async increment(key: string, ttlSeconds: number): Promise<number> {
     const entry = this.live(key)
     const next = (entry ? Number(entry.value) || 0 : 0) + 1
-    if (entry) entry.value = String(next)
-    else this.set(key, String(next), ttlSeconds, undefined)
+    if (entry) {
+      entry.value = String(next)
+      entry.index = undefined
+    } else {
+      this.set(key, String(next), ttlSeconds, undefined)
+    }
     return next
   }
 
@@ -119,7 +151,37 @@ export class MemoryStore implements Store {
     if (!entry) return 0
     const next = Math.max(0, (Number(entry.value) || 0) - 1)
     entry.value = String(next)
+    entry.index = undefined
     return next
+  }
+
+  /**
+   * The whole read-modify-write in one synchronous step (atomic like every method here). The
+   * members' parsed form and JSON texts stay with the entry, so a long index is not parsed
+   * again on its next update: this costs a filter and a join, not a parse and a stringify.
+   */
+  async indexUpdate(key: string, change: IndexChange): Promise<void> {
+    const entry = this.live(key)
+    const members = entry ? (entry.index ?? parseIndex(entry.value)) : []
+    const kept: IndexMember[] = []
+    for (const m of members) if (m.exp > change.now && m.id !== change.id) kept.push(m)
+    if (change.member !== undefined) {
+      const exp = change.exp ?? (JSON.parse(change.member) as { exp: number }).exp
+      kept.push({ id: change.id, exp, text: change.member })
+    }
+    const list = kept.length > change.maxMembers ? kept.slice(kept.length - change.maxMembers) : kept
+    if (list.length === 0) {
+      if (entry) this.remove(key, entry)
+      return
+    }
+    let latest = 0
+    let value = '['
+    for (let i = 0; i < list.length; i++) {
+      const m = list[i]!
+      if (m.exp > latest) latest = m.exp
+      value += i === 0 ? m.text : `,${m.text}`
+    }
+    this.set(key, `${value}]`, Math.max(1, latest - change.now), undefined).index = list
   }
 
   async revokeFamily(family: string, ttlSeconds: number): Promise<void> {
@@ -143,7 +205,11 @@ export class MemoryStore implements Store {
   /** Drop expired entries so memory stays bounded by live data. */
   sweep(): void {
     const now = Date.now()
-    for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.remove(key, entry)
+    for (const [key, entry] of this.entries) {
+      if (entry.expiresAt > now) continue
+      this.detach(key, entry)
+      this.entries.delete(key)
+    }
   }
 
   /** Number of live entries (tests, metrics). */
@@ -157,6 +223,24 @@ export class MemoryStore implements Store {
     this.sweep()
     return [...this.entries].map(([k, e]) => [k, e.value])
   }
+}
+
+/** An index value's members; anything that is not a JSON array of `{id, exp}` objects counts as empty. */
+function parseIndex(raw: string): IndexMember[] {
+  let value: unknown
+  try {
+    value = JSON.parse(raw)
+  } catch {
+    return []
+  }
+  if (!Array.isArray(value)) return []
+  const members: IndexMember[] = []
+  for (const m of value) {
+    if (typeof m === 'object' && m !== null && typeof (m as IndexMember).id === 'string' && typeof (m as IndexMember).exp === 'number') {
+      members.push({ id: (m as IndexMember).id, exp: (m as IndexMember).exp, text: JSON.stringify(m) })
+    }
+  }
+  return members
 }
 
 export default definePlugin({

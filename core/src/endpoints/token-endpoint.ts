@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { parseAcrValues } from './acr.js'
 import { pick, type ClaimsRelease } from '../tokens/claims.js'
 import { CLIENT_AUTH_PARAMS, type ClientAuthenticator } from '../clients/client-auth.js'
@@ -13,7 +12,7 @@ import type { RefreshFamily, RefreshRotation } from '../tokens/refresh-family.js
 import type { IssueBinding, SenderConstraints } from '../tokens/sender-constraints.js'
 import { checkResourceIndicator, decideAudience } from '../tokens/resources.js'
 import { formatScope, isSubset, parseScope } from '../tokens/scope.js'
-import type { TokenService } from '../tokens/tokens.js'
+import { randomToken, type TokenService } from '../tokens/tokens.js'
 import type { ConsentStore, SessionManager } from '../sessions/session-service.js'
 
 export const TOKEN_PATHS = ['/connect/token', '/oauth2/token'] as const
@@ -230,13 +229,13 @@ async function issue(deps: TokenEndpointDeps, input: IssueInput): Promise<JsonOb
   // A refresh token is only useful to a client that may redeem it, through a loaded grant.
   const wantsRefresh = (grant.refreshToken ?? scope.includes('offline_access')) &&
     userBound && client.grant_types.includes('refresh_token') && registry.grants.has('refresh_token')
-  const grantId = grant.grantId ?? (wantsRefresh ? randomBytes(16).toString('base64url') : undefined)
+  const grantId = grant.grantId ?? (wantsRefresh ? randomToken(16) : undefined)
   // OIDC Core §3.1.2.1: an ID token only for a user and only when `openid` is granted (a narrowed refresh may drop it).
   let idOptions = grant.idToken === false || !userBound || !scope.includes('openid') ? undefined : (grant.idToken ?? {})
   // SPEC §10: the session the grant was made in (a refresh carries it in its stored session state).
   const sid = typeof grant.sid === 'string' ? grant.sid : typeof grant.session?.sid === 'string' ? grant.session.sid : undefined
   if (typeof grant.sid === 'string' && userBound) {
-    const recorded = await deps.sessions.recordGrant(grant.sid, client.client_id, grantId, scope.includes('offline_access'))
+    const recorded = await deps.sessions.recordGrant(grant.sid, client.client_id, grantId, scope.includes('offline_access'), grant.sessionExp)
     if (!recorded) throw new OAuthError('invalid_grant', 'the session this authorization was made in has ended')
   }
   if (idOptions && sid !== undefined && idOptions.sid === undefined) idOptions = { ...idOptions, sid }

@@ -152,7 +152,10 @@ export class Metrics {
       close: () => store.close(),
     }
     // Optional methods stay absent when the store lacks them (the core then falls back).
+    // Every optional method must pass through: a process that lost `indexUpdate` would fall back to the
+    // locked path for the same keys other processes update with the store's own atomic operation.
     if (store.rotate) instrumented.rotate = time('rotate', store.rotate)
+    if (store.indexUpdate) instrumented.indexUpdate = time('indexUpdate', store.indexUpdate)
     return instrumented
   }
 }

@@ -1,4 +1,5 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import { randomToken } from '../tokens/tokens.js'
 import type { RouteContext } from '../interfaces.js'
 
 export const SESSION_COOKIE = 'grantd_session'
@@ -21,11 +22,11 @@ export class SessionCookie {
 
   /** A fresh public session id (128 bits) or cookie secret (256 bits). */
   static sid(): string {
-    return randomBytes(16).toString('base64url')
+    return randomToken(16)
   }
 
   static secret(): string {
-    return randomBytes(32).toString('base64url')
+    return randomToken(32)
   }
 
   mac(purpose: string, value: string, key = this.keys[0]!): Buffer {

@@ -93,8 +93,8 @@ export class SessionManager implements SessionService {
       ...(init.tenant !== undefined ? { tenant: init.tenant } : {}),
     }
     const record: SessionRecord = { ...session, secret: secretKey(secret) }
-    await this.store.put(this.key(sid), JSON.stringify(record), ttl)
-    await this.lists.add(this.subjectKey(init.sub), { id: sid, exp: session.exp })
+    // Independent writes, sent together (a reader of the index skips a session it cannot find yet).
+    await Promise.all([this.store.put(this.key(sid), JSON.stringify(record), ttl), this.lists.add(this.subjectKey(init.sub), { id: sid, exp: session.exp })])
     this.cookie.write(ctx, sid, secret, ttl)
     return session
   }
@@ -148,12 +148,27 @@ export class SessionManager implements SessionService {
    * The token endpoint issued tokens to `clientId` in session `sid` (through grant family
    * `grantId`). False when the session has ended: the grant is then refused, and a family
    * recorded in a race with the logout is revoked here.
+   *
+   * With `sessionExp` (the session's expiry, carried by the code) the participant is recorded
+   * first and the session read once, after: a logout that consumed the session before that
+   * read either took the list with this participant in it or left it behind (an orphan that
+   * expires with the session), and either way this grant is refused and its family revoked.
    */
-  async recordGrant(sid: string, clientId: string, grantId: string | undefined, offline: boolean): Promise<boolean> {
+  async recordGrant(sid: string, clientId: string, grantId: string | undefined, offline: boolean, sessionExp?: number): Promise<boolean> {
+    let exp = sessionExp
+    if (exp === undefined || !(exp > Math.floor(Date.now() / 1000))) {
+      const session = await this.get(sid)
+      if (!session) return false
+      exp = session.exp
+    }
+    const participant = { id: `${clientId} ${grantId ?? ''}`, client_id: clientId, grant_id: grantId ?? '', offline }
+    await this.lists.add(this.participantsKey(sid), { ...participant, exp })
     const session = await this.get(sid)
-    if (!session) return false
-    await this.lists.add(this.participantsKey(sid), { id: `${clientId} ${grantId ?? ''}`, exp: session.exp, client_id: clientId, grant_id: grantId ?? '', offline })
-    if (await this.get(sid)) return true
+    if (session) {
+      // Signed in again since the code was issued: the participant lasts as long as the session.
+      if (session.exp > exp) await this.lists.add(this.participantsKey(sid), { ...participant, exp: session.exp })
+      return true
+    }
     if (grantId && !offline) await this.store.revokeFamily(grantId, this.revocationTtl)
     return false
   }

@@ -46,23 +46,26 @@ function decodeClaims(token: string): JWTPayload | undefined {
 }
 
 /*
- * Random bytes are drawn from the CSPRNG 4 KiB at a time and handed out once each, as Node's
- * randomUUID does: 1.8 → 0.1 µs per 32-byte token (a refresh makes one), without a Buffer per call.
+ * Random values come from a pool filled by the CSPRNG 4 KiB at a time (as Node's randomUUID
+ * does): a flow draws ~7 of them, and `randomBytes` per value costs ~2.2 µs CPU against
+ * ~0.13 µs from the pool. Every byte is handed out once, then the pool is refilled.
  */
-const RANDOM_POOL_BYTES = 4096
-const randomPool = Buffer.allocUnsafeSlow(RANDOM_POOL_BYTES)
-let randomOffset = RANDOM_POOL_BYTES
+const POOL_SIZE = 4096
+const pool = Buffer.allocUnsafeSlow(POOL_SIZE)
+let poolOffset = POOL_SIZE
 
-/** Random opaque values: 256 bits, base64url. */
+/** Random opaque values: 256 bits by default, base64url. */
 export function randomToken(bytes = 32): string {
-  if (bytes > RANDOM_POOL_BYTES / 4) return randomBytes(bytes).toString('base64url')
-  if (randomOffset + bytes > RANDOM_POOL_BYTES) {
-    randomFillSync(randomPool)
-    randomOffset = 0
+  if (bytes > POOL_SIZE / 4) return randomBytes(bytes).toString('base64url')
+  if (poolOffset + bytes > POOL_SIZE) {
+    randomFillSync(pool)
+    poolOffset = 0
   }
-  const start = randomOffset
-  randomOffset += bytes
-  return randomPool.toString('base64url', start, randomOffset)
+  const value = pool.toString('base64url', poolOffset, poolOffset + bytes)
+  // Not left behind in the pool once handed out.
+  pool.fill(0, poolOffset, poolOffset + bytes)
+  poolOffset += bytes
+  return value
 }
 
 /** Storage keys derived from secrets (codes, refresh tokens) are their SHA-256, never the secret. */

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import {
   OAuthError, randomToken, secretKey, type AcrContext, type Grant, type GrantRequest, type Logger, type ResourceDefinition, type Store,
 } from '@grantd/core'
@@ -23,6 +22,8 @@ export interface CodeRecord {
   resources?: readonly string[]
   /** The SSO session the code was issued in (SPEC §10). */
   sid?: string
+  /** That session's expiry when the code was issued: the token endpoint records the grant without reading the session first. */
+  sid_exp?: number
 }
 
 function invalidGrant(description: string, detail?: string): OAuthError {
@@ -47,7 +48,7 @@ export class AuthorizationCodes {
   ) {}
 
   async issue(record: CodeRecord): Promise<string> {
-    const family = randomBytes(16).toString('base64url')
+    const family = randomToken(16)
     const code = `${family}.${randomToken(32)}`
     await this.store().put(`ac:${secretKey(code)}`, JSON.stringify(record), this.codeTtl, { family })
     return code
@@ -67,9 +68,10 @@ export class AuthorizationCodes {
     if (!family) throw invalidGrant('the authorization code is invalid or expired', 'malformed code')
     const store = this.store()
     const key = secretKey(code)
-    if (await store.isFamilyRevoked(family)) throw invalidGrant('the authorization code is invalid or expired', 'family revoked')
+    // Two independent reads, sent together (one round trip on Redis); the consume below is the atomic gate.
+    const [revoked, raw] = await Promise.all([store.isFamilyRevoked(family), store.get(`ac:${key}`, { family })])
+    if (revoked) throw invalidGrant('the authorization code is invalid or expired', 'family revoked')
 
-    const raw = await store.get(`ac:${key}`, { family })
     if (raw === undefined) {
       if ((await store.get(`acu:${key}`, { family })) !== undefined) return this.replayed(family, client.client_id)
       throw invalidGrant('the authorization code is invalid or expired', 'unknown or expired code')
@@ -103,7 +105,7 @@ export class AuthorizationCodes {
       user,
       scope: record.scope,
       grantId: family,
-      ...(record.sid !== undefined ? { sid: record.sid } : {}),
+      ...(record.sid !== undefined ? { sid: record.sid, ...(typeof record.sid_exp === 'number' ? { sessionExp: record.sid_exp } : {}) } : {}),
       context: record.context,
       // The token endpoint's `resource` must be one of these (or of the scopes' resources when none was named).
       resources: record.resources ?? [],

@@ -1,5 +1,5 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import type { RouteContext } from '@grantd/core'
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import { randomToken, type RouteContext } from '@grantd/core'
 
 /**
  * Signed cookies and the login form's CSRF token, keyed by `cookies.keys` from the config
@@ -47,7 +47,7 @@ export class CookieSigner {
 }
 
 export function newCookieValue(): string {
-  return randomBytes(32).toString('base64url')
+  return randomToken(32)
 }
 
 /** The raw value of cookie `name` from the request (the first one when repeated). */

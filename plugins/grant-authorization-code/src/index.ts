@@ -144,14 +144,29 @@ export default definePlugin<AuthorizationCodeOptions>({
       }
     }
 
+    /**
+     * The carried request behind each pending authorization this plugin handed out, so
+     * completing one (`service.complete`) does not open (MAC and parse) its sealed id again.
+     */
+    const opened = new WeakMap<PendingAuthorization, CarriedRequest>()
+
+    /** The carried request of `pending`: the one it was made from, or its sealed id opened; `undefined` once expired or altered. */
+    function carriedOf(pending: PendingAuthorization): CarriedRequest | undefined {
+      const known = opened.get(pending)
+      return known !== undefined ? PendingCodec.current(known) : carrier.open(pending.id)
+    }
+
     /** The request a login form or sign-in link carries; `undefined` when altered, expired or already used. */
-    async function readPending(id: string): Promise<{ pending: PendingAuthorization; stored: CarriedRequest } | undefined> {
+    async function readPending(id: string, withTries = false): Promise<{ pending: PendingAuthorization; stored: CarriedRequest; tries: number } | undefined> {
       const stored = carrier.open(id)
       if (!stored) return undefined
       const pending = toPending(id, stored, await host.resolve('clients').find(stored.client_id))
       if (!pending) return undefined
-      if ((await store().get(doneKey(stored))) !== undefined) return undefined
-      return { pending, stored }
+      // The login form also needs the request's failed attempts: two reads sent together.
+      const [done, tries] = await Promise.all([store().get(doneKey(stored)), withTries ? store().get(triesKey(stored)) : undefined])
+      if (done !== undefined) return undefined
+      opened.set(pending, stored)
+      return { pending, stored, tries: Number(tries ?? 0) }
     }
 
     /* ------------------------------------------------------------- codes */
@@ -166,6 +181,7 @@ export default definePlugin<AuthorizationCodeOptions>({
         iss: request.issuer,
         context: request.acr,
         sid: session.sid,
+        sid_exp: session.exp,
         ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
         ...(session.acr !== undefined ? { acr: session.acr } : {}),
         ...(session.amr !== undefined ? { amr: session.amr } : {}),
@@ -208,7 +224,7 @@ export default definePlugin<AuthorizationCodeOptions>({
           return service.fail(ctx, pending, 'access_denied', 'this application does not allow that identity provider')
         }
         // Single use: a double-submitted form or a replayed callback finds the marker.
-        const carried = carrier.open(pending.id)
+        const carried = carriedOf(pending)
         if (!carried || !(await store().add(doneKey(carried), '1', secondsLeft(carried)))) {
           return page(ctx, 400, 'This sign-in request has expired', 'The sign-in took too long or was already completed.')
         }
@@ -292,10 +308,10 @@ export default definePlugin<AuthorizationCodeOptions>({
     /** Seal a validated request for the login form (SPEC §9: carried, not stored). */
     function carry(request: AuthorizationRequest, notices: readonly string[] = []): { pending: PendingAuthorization; stored: CarriedRequest } {
       const sealed = carrier.seal(request, notices)
-      const stored = sealed === undefined ? undefined : carrier.open(sealed)
-      const pending = sealed === undefined || stored === undefined ? undefined : toPending(sealed, stored, request.client)
-      if (!pending || !stored) throw new OAuthError('invalid_request', 'the authorization request is too large')
-      return { pending, stored }
+      const pending = sealed === undefined ? undefined : toPending(sealed.sealed, sealed.carried, request.client)
+      if (!pending || !sealed) throw new OAuthError('invalid_request', 'the authorization request is too large')
+      opened.set(pending, sealed.carried)
+      return { pending, stored: sealed.carried }
     }
 
     /**
@@ -368,10 +384,10 @@ export default definePlugin<AuthorizationCodeOptions>({
         return page(ctx, err.status === 413 ? 413 : 400, 'Sign-in failed', 'The sign-in form could not be read.')
       }
       const id = params.get('pending')
-      const loaded = id === undefined ? undefined : await browserSafeRead(ctx, id)
+      const loaded = id === undefined ? undefined : await browserSafeRead(ctx, id, true)
       if (loaded === null) return
       if (!loaded) return page(ctx, 400, 'This sign-in request has expired', 'The sign-in took too long or was already completed.')
-      const { pending, stored } = loaded
+      const { pending, stored, tries: attempts } = loaded
       ctx.state.clientId = pending.client.client_id
 
       // Login CSRF: the form must come from a page this server rendered for this browser.
@@ -384,7 +400,6 @@ export default definePlugin<AuthorizationCodeOptions>({
 
       await browserRoute(ctx, pending, async () => {
         if (params.get('continue') === '1') return continueAs(ctx, pending, stored)
-        const attempts = Number((await store().get(triesKey(stored))) ?? 0)
         if (attempts >= maxLoginAttempts) return service.fail(ctx, pending, 'access_denied', 'too many failed sign-in attempts')
         // Only a wrong password is counted (and stored), after the core's per-address throttle
         // has seen it: a form posted without a guess costs the store nothing (SPEC §9).
@@ -417,9 +432,9 @@ export default definePlugin<AuthorizationCodeOptions>({
     })
 
     /** Read the pending request for the login form; `null` when an error page was already written. */
-    async function browserSafeRead(ctx: RouteContext, id: string): Promise<{ pending: PendingAuthorization; stored: CarriedRequest } | undefined | null> {
+    async function browserSafeRead(ctx: RouteContext, id: string, withTries = false): Promise<{ pending: PendingAuthorization; stored: CarriedRequest; tries: number } | undefined | null> {
       try {
-        return await readPending(id)
+        return await readPending(id, withTries)
       } catch (err) {
         if (!(err instanceof StoreUnavailableError)) throw err
         page(ctx, 503, 'Temporarily unavailable', 'Signing in is temporarily unavailable. Please try again in a moment.')

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto'
-import type { AcrContext } from '@grantd/core'
+import { randomToken, type AcrContext } from '@grantd/core'
 import type { AuthorizationRequest } from './authorization-request.js'
 import type { CookieSigner } from './cookies.js'
 import type { PkceMethod } from './pkce.js'
@@ -45,10 +44,13 @@ const SHAPE = /^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{43}$/
 export class PendingCodec {
   constructor(private readonly signer: CookieSigner, private readonly ttl: number) {}
 
-  /** Seal a request; `undefined` when it is too large to carry. */
-  seal(request: AuthorizationRequest, notices: readonly string[] = []): string | undefined {
+  /**
+   * Seal a request; `undefined` when it is too large to carry. The carried value comes back
+   * with it, so the caller need not open (MAC and parse) what it has just sealed.
+   */
+  seal(request: AuthorizationRequest, notices: readonly string[] = []): { sealed: string; carried: CarriedRequest } | undefined {
     const carried: CarriedRequest = {
-      rid: randomBytes(16).toString('base64url'),
+      rid: randomToken(16),
       exp: Math.floor(Date.now() / 1000) + this.ttl,
       client_id: request.client.client_id, redirect_uri: request.redirectUri, scope: request.scope, acr: request.acr,
       prompt: request.prompt, issuer: request.issuer,
@@ -62,7 +64,7 @@ export class PendingCodec {
       ...(request.resources !== undefined ? { resources: request.resources } : {}),
     }
     const sealed = this.signer.sign(PURPOSE, Buffer.from(JSON.stringify(carried), 'utf8').toString('base64url'))
-    return sealed.length <= MAX_CARRIED_LENGTH ? sealed : undefined
+    return sealed.length <= MAX_CARRIED_LENGTH ? { sealed, carried } : undefined
   }
 
   /** The request a sealed value carries, or `undefined` when it is malformed, altered or expired. */
@@ -77,7 +79,11 @@ export class PendingCodec {
       return undefined
     }
     if (typeof carried !== 'object' || carried === null || typeof carried.rid !== 'string' || typeof carried.exp !== 'number') return undefined
-    if (carried.exp <= Math.floor(Date.now() / 1000)) return undefined
-    return carried
+    return PendingCodec.current(carried)
+  }
+
+  /** `carried` while it has not expired (a value opened earlier in the same request is checked again). */
+  static current(carried: CarriedRequest): CarriedRequest | undefined {
+    return carried.exp > Math.floor(Date.now() / 1000) ? carried : undefined
   }
 }
