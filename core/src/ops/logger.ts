@@ -44,10 +44,10 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     base: { name: 'grantd' },
     timestamp: pino.stdTimeFunctions.isoTime,
   }
-  // stdout: lines gather in a 4 KiB buffer and go out in one write when it fills, within
-  // FLUSH_MS otherwise, and at once after a warning or an error. One asynchronous write per
-  // line cost a thread-pool round trip each (≈ 8 µs of a request's CPU at `info`);
-  // pino flushes what is left when the process exits.
+  // stdout: per-request lines gather in a 4 KiB buffer and go out in one write when it
+  // fills, within FLUSH_MS otherwise; any other line, warning or error at once. One
+  // asynchronous write per line cost a thread-pool round trip each (≈ 8 µs of a request's
+  // CPU at `info`); pino flushes what is left when the process exits.
   const boom = destination ? undefined : pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES })
   const stream = (destination ?? boom) as DestinationStream
   let pending = false
@@ -60,8 +60,15 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     // The level is fixed for the logger's life: a disabled level costs one empty call.
     if (!full.isLevelEnabled(name)) return () => {}
     if (!boom) return (obj, msg) => loggers[redactionFor(obj)][name](obj, msg)
-    if (name === 'warn' || name === 'error') return (obj, msg) => { loggers[redactionFor(obj)][name](obj, msg); boom.flush() }
-    return (obj, msg) => { loggers[redactionFor(obj)][name](obj, msg); pending = true }
+    const urgent = name === 'warn' || name === 'error'
+    return (obj, msg) => {
+      loggers[redactionFor(obj)][name](obj, msg)
+      // The timer also catches a line whose flush found a write under way.
+      pending = true
+      // Per-request lines (the request line, audit events) wait for the batch; start-up, reload and
+      // shutdown lines, warnings and errors go out at once (operators and supervisors wait for them).
+      if (urgent || (msg !== 'request' && !('event' in obj))) boom.flush()
+    }
   }
   return { info: method('info'), warn: method('warn'), error: method('error'), debug: method('debug') }
 }
