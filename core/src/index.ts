@@ -21,3 +21,6 @@ export { checkResourceIndicator } from './tokens/resources.js'
 export { normalizeUsername } from './ops/throttle.js'
 export { isNonPublicAddress, nonPublicTarget } from './clients/network-guard.js'
 export { audit, type AuditEvent, type AuditFields } from './ops/audit.js'
+// Browser-facing helpers the core's own pages use, for plugins that serve pages (one cookie reader, one escaper).
+export { readCookie } from './sessions/session-cookie.js'
+export { escapeHtml } from './sessions/pages.js'

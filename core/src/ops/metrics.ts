@@ -11,6 +11,11 @@ import { TOKEN_PATHS } from '../endpoints/token-endpoint.js'
 const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2]
 
+/** The Store methods a store may lack (the core then falls back); keyed by the type, so a new one cannot be forgotten here. */
+type OptionalStoreMethod = { [K in keyof Store]-?: object extends Pick<Store, K> ? K : never }[keyof Store]
+const OPTIONAL_STORE_METHOD_SET: Record<OptionalStoreMethod, true> = { rotate: true, indexUpdate: true }
+const OPTIONAL_STORE_METHODS = Object.keys(OPTIONAL_STORE_METHOD_SET) as OptionalStoreMethod[]
+
 /** A counter or histogram child per label set, cached: prom-client hashes the labels on every call otherwise. */
 class Children<T> {
   private readonly cache = new Map<string, T>()
@@ -154,8 +159,10 @@ export class Metrics {
     // Optional methods stay absent when the store lacks them (the core then falls back).
     // Every optional method must pass through: a process that lost `indexUpdate` would fall back to the
     // locked path for the same keys other processes update with the store's own atomic operation.
-    if (store.rotate) instrumented.rotate = time('rotate', store.rotate)
-    if (store.indexUpdate) instrumented.indexUpdate = time('indexUpdate', store.indexUpdate)
+    for (const name of OPTIONAL_STORE_METHODS) {
+      const method = store[name] as ((...args: unknown[]) => Promise<unknown>) | undefined
+      if (method) (instrumented as Record<OptionalStoreMethod, unknown>)[name] = time(name, method)
+    }
     return instrumented
   }
 }

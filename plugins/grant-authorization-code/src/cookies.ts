@@ -50,19 +50,8 @@ export function newCookieValue(): string {
   return randomToken(32)
 }
 
-/** The raw value of cookie `name` from the request (the first one when repeated). */
-export function readCookie(ctx: RouteContext, name: string): string | undefined {
-  const header = ctx.get('cookie')
-  if (!header || header.length > 8192) return undefined
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq > 0 && part.slice(0, eq).trim() === name) {
-      const value = part.slice(eq + 1).trim()
-      return value.length > 0 && value.length <= 512 ? value : undefined
-    }
-  }
-  return undefined
-}
+/** The core's cookie reader, re-exported for this plugin's callers (grant-device-code). */
+export { readCookie } from '@grantd/core'
 
 /** The issuer's path (e.g. `/auth` behind a prefixing proxy) joined with `suffix`. */
 export function pathBelowIssuer(issuer: string, suffix: string): string {

@@ -1,12 +1,8 @@
 import { createHash } from 'node:crypto'
-import type { RouteContext } from '@grantd/core'
+import { escapeHtml, type RouteContext } from '@grantd/core'
 
-/** Everything reflected into HTML goes through here (OWASP: escape for the HTML context). */
-const ENTITIES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ENTITIES[c]!)
-}
+/** Everything reflected into HTML goes through the core's escaper (OWASP: escape for the HTML context). */
+export { escapeHtml }
 
 const CSS = `
 :root{color-scheme:light dark;--bg:#f4f5f7;--card:#fff;--text:#1b1f24;--muted:#57606a;--border:#d0d7de;--accent:#0b5cad;--accent-text:#fff;--error-bg:#fff1f0;--error:#a4262c;--notice-bg:#fff8e5;--notice:#6b4e00}
